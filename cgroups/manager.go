@@ -1,0 +1,297 @@
+package cgroups
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/miniruntime/miniruntime/internal/trace"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// Options configures New and Load.
+type Options struct {
+	// Mountpoint is where the cgroup filesystems are mounted; "" means
+	// DefaultMountpoint.
+	Mountpoint string
+	// Recorder receives every change with its shell equivalent; nil
+	// records nothing.
+	Recorder *trace.Recorder
+}
+
+// Manager is one container's cgroup: a directory in each hierarchy on v1,
+// one directory on v2.
+type Manager struct {
+	h     *host
+	paths map[string]string // hierarchy Name -> cgroup path ("/miniruntime/web")
+	w     writer
+}
+
+// New resolves cgroupsPath (see host.resolve: "" is DefaultParent/<id>, an
+// absolute path is taken from the root of each hierarchy, a relative one
+// from the caller's own cgroup), creates the cgroup in every hierarchy the
+// host's mode uses and applies res. Everything is checked before the first
+// mkdir; if a later step fails, New removes the directories it created.
+func New(id, cgroupsPath string, res *specs.LinuxResources, opts Options) (*Manager, error) {
+	h, err := probe(opts.Mountpoint)
+	if err != nil {
+		return nil, err
+	}
+	return create(h, id, cgroupsPath, res, opts.Recorder)
+}
+
+// Load opens a cgroup New created, given the path Manager.Path returned
+// then. It creates nothing, and a cgroup that no longer exists is not an
+// error (Delete is idempotent; Pids reports fs.ErrNotExist).
+func Load(path string, opts Options) (*Manager, error) {
+	h, err := probe(opts.Mountpoint)
+	if err != nil {
+		return nil, err
+	}
+	return load(h, path, opts.Recorder)
+}
+
+func load(h *host, path string, rec *trace.Recorder) (*Manager, error) {
+	paths, err := decodePaths(path, h.hier)
+	if err != nil {
+		return nil, err
+	}
+	return &Manager{h: h, paths: paths, w: writer{rec: rec}}, nil
+}
+
+func create(h *host, id, cgroupsPath string, res *specs.LinuxResources, rec *trace.Recorder) (_ *Manager, err error) {
+	if err := Validate(res); err != nil {
+		return nil, err
+	}
+	paths, err := h.resolve(id, cgroupsPath)
+	if err != nil {
+		return nil, err
+	}
+	m := &Manager{h: h, paths: paths, w: writer{rec: rec}}
+
+	// Render and check everything before touching the system.
+	var settings []Setting
+	var prog *DeviceProgram
+	var rules []DeviceRule
+	if rules, err = DeviceRules(devicesOf(res)); err != nil {
+		return nil, err
+	}
+	if h.mode == Unified {
+		if settings, err = V2Values(res); err != nil {
+			return nil, err
+		}
+		if prog, err = DeviceFilter(rules); err != nil {
+			return nil, err
+		}
+	} else {
+		if settings, err = V1Values(res); err != nil {
+			return nil, err
+		}
+		if _, ok := h.controllerHier("devices"); !ok {
+			return nil, unsupportedf(fDevices, "the devices controller is not mounted; refusing to run a container without device isolation")
+		}
+	}
+	for _, s := range settings {
+		if _, err := m.dirFor(s); err != nil {
+			return nil, err
+		}
+	}
+
+	var created []string
+	defer func() {
+		if err != nil {
+			for _, d := range slices.Backward(created) {
+				_ = m.w.rmdir(d)
+			}
+		}
+	}()
+	for _, x := range h.hier {
+		dir := m.dir(x)
+		c, err := m.w.mkdirAll(dir)
+		created = append(created, c...)
+		if err != nil {
+			return nil, fmt.Errorf("create cgroup: %w", err)
+		}
+		if x.has("cpuset") {
+			if err := m.w.cpusetFill(filepath.Join(h.mnt, x.Name), dir); err != nil {
+				return nil, fmt.Errorf("create cgroup: %w", err)
+			}
+		}
+	}
+	if h.mode == Unified {
+		if err := m.enableControllers(settings); err != nil {
+			return nil, err
+		}
+	}
+	if err := m.w.apply(settings, m.dirFor); err != nil {
+		return nil, err
+	}
+	if prog != nil {
+		if err := m.w.attachDeviceFilter(m.dir(h.hier[0]), prog); err != nil {
+			return nil, err
+		}
+	} else if err := m.checkDevicesList(rules); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+func devicesOf(res *specs.LinuxResources) []specs.LinuxDeviceCgroup {
+	if res == nil {
+		return nil
+	}
+	return res.Devices
+}
+
+// Path is the resolved cgroup path, e.g. "/miniruntime/web", to store in
+// the container's state and hand to Load. When a relative cgroupsPath
+// resolved to different paths in different v1 hierarchies, the exceptions
+// follow the common path: "/c;memory=/user.slice/c".
+func (m *Manager) Path() string { return encodePaths(m.paths) }
+
+// Mode is the host's cgroup layout.
+func (m *Manager) Mode() Mode { return m.h.mode }
+
+// Dirs lists the container's cgroup directories, one per hierarchy.
+func (m *Manager) Dirs() []string {
+	out := make([]string, 0, len(m.h.hier))
+	for _, x := range m.h.hier {
+		out = append(out, m.dir(x))
+	}
+	return out
+}
+
+func (m *Manager) dir(x hierarchy) string {
+	return filepath.Join(m.h.mnt, x.Name, m.paths[x.Name])
+}
+
+// dirFor is the directory a setting is written in.
+func (m *Manager) dirFor(s Setting) (string, error) {
+	if m.h.mode == Unified {
+		return m.dir(m.h.hier[0]), nil
+	}
+	x, ok := m.h.controllerHier(s.Controller)
+	if !ok {
+		return "", unsupportedf(s.Field, "the %s controller is not mounted on this host (no hierarchy under %s has it)", s.Controller, m.h.mnt)
+	}
+	return m.dir(x), nil
+}
+
+// mainDir is the directory Pids and Frozen look at on v1: pids and freezer
+// see every process, and one hierarchy is enough because Add joins all.
+func (m *Manager) mainDir() string {
+	for _, c := range []string{"pids", "freezer", "memory", "cpu", "devices"} {
+		if x, ok := m.h.controllerHier(c); ok {
+			return m.dir(x)
+		}
+	}
+	return m.dir(m.h.hier[0])
+}
+
+// Exists reports whether the container's cgroup directory is there.
+func (m *Manager) Exists() bool {
+	_, err := os.Stat(m.mainDir())
+	return err == nil
+}
+
+// Add moves pid into the container's cgroup in every hierarchy by writing
+// it to cgroup.procs, which moves the whole thread group.
+func (m *Manager) Add(pid int) error {
+	for _, x := range m.h.hier {
+		dir := m.dir(x)
+		if err := m.w.writeFile("join "+hierName(x), dir, "cgroup.procs", strconv.Itoa(pid)); err != nil {
+			return fmt.Errorf("add pid %d to cgroup: %w", pid, err)
+		}
+	}
+	return nil
+}
+
+func hierName(x hierarchy) string {
+	switch {
+	case x.Name == "":
+		return "cgroup"
+	case x.V2:
+		return x.Name + " (cgroup2)"
+	}
+	return x.Name + " cgroup"
+}
+
+// FD opens the cgroup directory with O_PATH for clone3's CLONE_INTO_CGROUP
+// (syscall.SysProcAttr.UseCgroupFD and CgroupFD), so that the container's
+// init is born inside its cgroup instead of being moved there. v2 only: a
+// v1 process belongs to several hierarchies and clone3 takes one fd.
+func (m *Manager) FD() (*os.File, error) {
+	if m.h.mode != Unified {
+		return nil, fmt.Errorf("cgroup fd: CLONE_INTO_CGROUP needs cgroup v2, this host is %s (use Add): %w", m.h.mode, ErrNotSupported)
+	}
+	dir := m.dir(m.h.hier[0])
+	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open cgroup fd", Path: dir, Err: err}
+	}
+	return os.NewFile(uintptr(fd), dir), nil
+}
+
+// Pids lists every process in the cgroup and its descendants.
+func (m *Manager) Pids() ([]int, error) {
+	root := m.mainDir()
+	var pids []int
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if path != root && errors.Is(err, fs.ErrNotExist) {
+				return nil // a child cgroup went away while we walked
+			}
+			return err
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		data, err := os.ReadFile(filepath.Join(path, "cgroup.procs"))
+		if err != nil {
+			if path != root && errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		for f := range strings.FieldsSeq(string(data)) {
+			if pid, err := strconv.Atoi(f); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list cgroup processes: %w", err)
+	}
+	slices.Sort(pids)
+	return slices.Compact(pids), nil
+}
+
+// checkDevicesList reads devices.list back after New's writes and compares
+// it with the model of the rules, as runc does: the v1 device cgroup is the
+// one place where a wrong state is a security problem.
+func (m *Manager) checkDevicesList(rules []DeviceRule) error {
+	x, _ := m.h.controllerHier("devices")
+	data, err := os.ReadFile(filepath.Join(m.dir(x), "devices.list"))
+	if err != nil {
+		return &FieldError{Field: fDevices, Err: err}
+	}
+	got, err := parseDevicesList(string(data))
+	if err != nil {
+		return &FieldError{Field: fDevices, Err: err}
+	}
+	want, err := emulate(rules)
+	if err != nil {
+		return err
+	}
+	if want.defaultAllow != got.defaultAllow || (!want.defaultAllow && !want.equal(got)) {
+		return &FieldError{Field: fDevices, Err: fmt.Errorf("devices.list in %s does not match the rules after writing them:\n%s", m.dir(x), data)}
+	}
+	return nil
+}

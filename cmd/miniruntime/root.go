@@ -1,0 +1,174 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/miniruntime/miniruntime/internal/trace"
+	"github.com/miniruntime/miniruntime/runtime"
+	"github.com/spf13/cobra"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+// globals are runc's global flags plus --trace.
+type globals struct {
+	root          string
+	log           string
+	logFormat     string
+	debug         bool
+	systemdCgroup bool
+	trace         bool
+
+	logFile io.WriteCloser
+}
+
+var g globals
+
+// exitError carries an exit status other than 1 (run returns the
+// container process's status) without printing anything.
+type exitError struct{ code int }
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "miniruntime",
+		Short:         "A small OCI container runtime that shows what it does",
+		Version:       version,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		// An OCI runtime's global flags come before the command; cobra
+		// accepts them anywhere, which is a superset.
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error { return g.setup() },
+	}
+	root.SetVersionTemplate("miniruntime version {{.Version}}\nspec: " + specVersion() + "\n")
+	f := root.PersistentFlags()
+	f.StringVar(&g.root, "root", "/run/miniruntime", "directory for container state")
+	f.StringVar(&g.log, "log", "", "append errors (and with --debug, trace steps) to this file")
+	f.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
+	f.BoolVar(&g.debug, "debug", false, "log trace steps at debug level")
+	f.BoolVar(&g.systemdCgroup, "systemd-cgroup", false, "manage cgroups through systemd (slice:prefix:name paths)")
+	f.BoolVar(&g.trace, "trace", false, "print every kernel-facing step with its shell equivalent on stderr")
+	root.AddCommand(createCmd(), startCmd(), stateCmd(), killCmd(), deleteCmd(), runCmd(), listCmd(), specCmd(), bundleCmd())
+	return root
+}
+
+func (g *globals) setup() error {
+	switch g.logFormat {
+	case "text", "json":
+	default:
+		return fmt.Errorf("--log-format: %q is not text or json", g.logFormat)
+	}
+	if g.log != "" {
+		f, err := os.OpenFile(g.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_SYNC, 0o644)
+		if err != nil {
+			return fmt.Errorf("--log %s: %w", g.log, err)
+		}
+		g.logFile = f
+	}
+	runtime.SetWarn(func(format string, args ...any) {
+		msg := fmt.Sprintf(format, args...)
+		fmt.Fprintln(os.Stderr, "miniruntime: warning:", msg)
+		g.writeLog("warning", msg)
+	})
+	if g.systemdCgroup {
+		if _, err := os.Stat("/run/systemd/system"); err != nil {
+			return errors.New("--systemd-cgroup: systemd is not running on this host; use the default cgroupfs driver")
+		}
+		return errors.New("--systemd-cgroup: the systemd cgroup driver is not supported yet; use the default cgroupfs driver")
+	}
+	return nil
+}
+
+// recorder returns the trace recorder for a command, or nil when off.
+func (g *globals) recorder(who string) *trace.Recorder {
+	switch {
+	case g.trace:
+		return trace.Stderr(who)
+	case g.debug && g.logFile != nil:
+		return trace.New(logWriter{}, who)
+	}
+	return nil
+}
+
+// logWriter turns trace lines into debug entries of --log.
+type logWriter struct{}
+
+func (logWriter) Write(p []byte) (int, error) {
+	g.writeLog("debug", strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// writeLog appends one entry to --log in the format containerd's shim
+// decodes: JSON lines with level, msg and an RFC 3339 time.
+func (g *globals) writeLog(level, msg string) {
+	if g.logFile == nil {
+		return
+	}
+	now := time.Now().UTC().Format(time.RFC3339Nano)
+	if g.logFormat == "json" {
+		b, _ := json.Marshal(struct {
+			Level string `json:"level"`
+			Msg   string `json:"msg"`
+			Time  string `json:"time"`
+		}{level, msg, now})
+		g.logFile.Write(append(b, '\n'))
+		return
+	}
+	fmt.Fprintf(g.logFile, "time=%q level=%s msg=%q\n", now, level, msg)
+}
+
+func execute(args []string) int {
+	root := newRoot()
+	root.SetArgs(args)
+	cmd, err := root.ExecuteC()
+	if err == nil {
+		return 0
+	}
+	var ee exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	msg := "miniruntime"
+	if cmd != nil && cmd != root {
+		msg += " " + cmd.Name()
+		if id := idArg(cmd); id != "" {
+			msg += " " + id
+		}
+	}
+	msg += ": " + err.Error()
+	fmt.Fprintln(os.Stderr, msg)
+	g.writeLog("error", msg)
+	return 1
+}
+
+// idArg is the container id a failed command was given, for the error line.
+func idArg(cmd *cobra.Command) string {
+	if a := cmd.Flags().Args(); len(a) > 0 && cmd.Annotations["id"] == "first" {
+		return a[0]
+	}
+	return ""
+}
+
+// idCmd marks a command whose first argument is a container id.
+func idCmd(c *cobra.Command) *cobra.Command {
+	if c.Annotations == nil {
+		c.Annotations = map[string]string{}
+	}
+	c.Annotations["id"] = "first"
+	return c
+}
+
+func exactID(cmd *cobra.Command, args []string) error {
+	if len(args) != 1 {
+		return fmt.Errorf("requires exactly one container id, got %d arguments", len(args))
+	}
+	return nil
+}

@@ -1,0 +1,309 @@
+package runtime
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/miniruntime/miniruntime/cgroups"
+	"github.com/miniruntime/miniruntime/internal/trace"
+	"github.com/miniruntime/miniruntime/runtime/nsenter"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// CreateOptions are runc's create flags plus where to record trace steps.
+type CreateOptions struct {
+	Root          string
+	ID            string
+	Bundle        string
+	PidFile       string
+	ConsoleSocket string
+	NoPivot       bool
+	NoNewKeyring  bool
+	PreserveFDs   int
+	Trace         *trace.Recorder
+	// Stdin, Stdout and Stderr become the container's; nil means the
+	// caller's own, handed over untouched as containerd and conmon expect.
+	Stdin, Stdout, Stderr *os.File
+}
+
+// Create sets up a container from its bundle and leaves its init waiting for
+// start. It returns the init process so that `run` can wait for it; `create`
+// simply exits and lets the caller's subreaper adopt it.
+func Create(o CreateOptions) (*Container, *os.Process, error) {
+	if err := ValidateID(o.ID); err != nil {
+		return nil, nil, err
+	}
+	b, err := LoadBundle(o.Bundle)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := Validate(b); err != nil {
+		return nil, nil, err
+	}
+	if err := checkCreateFlags(b.Spec, o); err != nil {
+		return nil, nil, err
+	}
+	if err := os.MkdirAll(o.Root, 0o711); err != nil {
+		return nil, nil, fmt.Errorf("state root %s: %w", o.Root, err)
+	}
+	dir := filepath.Join(o.Root, o.ID)
+	if err := os.Mkdir(dir, 0o711); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil, nil, fmt.Errorf("%w: %s", ErrExist, o.ID)
+		}
+		return nil, nil, fmt.Errorf("state dir %s: %w", dir, err)
+	}
+	var undo undoStack
+	undo.push(func() { os.RemoveAll(dir) })
+	c := &Container{
+		ID: o.ID, Bundle: b.Dir, Rootfs: b.Rootfs, Created: time.Now().UTC(),
+		Owner: "", Annotations: b.Spec.Annotations, dir: dir,
+		SharedPidNS: !hasNamespace(b.Spec, specs.PIDNamespace),
+	}
+	proc, err := c.create(b, o, &undo)
+	if err != nil {
+		undo.run()
+		return nil, nil, err
+	}
+	return c, proc, nil
+}
+
+func checkCreateFlags(s *specs.Spec, o CreateOptions) error {
+	if s.Process != nil && s.Process.Terminal && o.ConsoleSocket == "" {
+		return fieldErr("process.terminal", "true, but no --console-socket was given to receive the terminal")
+	}
+	if (s.Process == nil || !s.Process.Terminal) && o.ConsoleSocket != "" {
+		return errors.New("--console-socket given but process.terminal is false")
+	}
+	if o.PreserveFDs < 0 {
+		return fmt.Errorf("--preserve-fds: %d is negative", o.PreserveFDs)
+	}
+	return nil
+}
+
+func (c *Container) create(b *Bundle, o CreateOptions, undo *undoStack) (*os.Process, error) {
+	rec := o.Trace
+	if err := os.WriteFile(filepath.Join(c.dir, configFile), b.Raw, 0o600); err != nil {
+		return nil, fmt.Errorf("freeze config: %w", err)
+	}
+	if err := unix.Mkfifo(c.fifoPath(), 0o622); err != nil {
+		return nil, fmt.Errorf("mkfifo %s: %w", c.fifoPath(), err)
+	}
+	rec.Step("exec FIFO: init waits on it until start", trace.Quote("mkfifo", c.fifoPath()))
+
+	cg, err := cgroups.New(c.ID, b.Spec.Linux.CgroupsPath, b.Spec.Linux.Resources, cgroups.Options{Recorder: rec})
+	if err != nil {
+		return nil, err
+	}
+	undo.push(func() { cg.Delete() })
+	c.CgroupPath = cg.Path()
+
+	cmd, parentSock, held, err := c.initCommand(b, o, cg)
+	if err != nil {
+		return nil, err
+	}
+	defer parentSock.Close()
+	err = startInit(cmd, b.Spec, rec)
+	for _, f := range held {
+		f.Close()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("start container init: %w", err)
+	}
+	undo.push(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	c.Pid = cmd.Process.Pid
+	if _, c.StartTime, err = procStat(c.Pid); err != nil {
+		return nil, fmt.Errorf("container init %d: %w", c.Pid, err)
+	}
+	if cmd.SysProcAttr.UseCgroupFD {
+		rec.Stepf("", "init %d was born in cgroup %s (clone3 CLONE_INTO_CGROUP)", c.Pid, cg.Path())
+	} else if err := cg.Add(c.Pid); err != nil {
+		return nil, err
+	}
+	if err := c.handshake(b, o, parentSock, cmd); err != nil {
+		return nil, err
+	}
+	if o.PidFile != "" {
+		if err := writePidFile(o.PidFile, c.Pid); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.save(); err != nil {
+		return nil, fmt.Errorf("save state: %w", err)
+	}
+	return cmd.Process, nil
+}
+
+// handshake drives the init through the steps drawn in sync.go.
+func (c *Container) handshake(b *Bundle, o CreateOptions, sock *os.File, cmd *exec.Cmd) error {
+	cfg := initConfig{
+		ID: c.ID, Bundle: c.Bundle, Rootfs: c.Rootfs, StateDir: c.dir, HostPid: c.Pid,
+		Spec: b.Spec, NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring,
+		PreserveFDs: o.PreserveFDs, Trace: o.Trace.Enabled(),
+	}
+	if o.ConsoleSocket != "" {
+		cfg.ConsoleFD = 3 + o.PreserveFDs + 1
+	}
+	enc, dec := json.NewEncoder(sock), json.NewDecoder(sock)
+	if err := enc.Encode(cfg); err != nil {
+		return c.initFailed(cmd, fmt.Errorf("send config to init: %w", err))
+	}
+	for {
+		var m syncMsg
+		if err := dec.Decode(&m); err != nil {
+			if errors.Is(err, io.EOF) {
+				return c.initFailed(cmd, errors.New("container init exited during setup"))
+			}
+			return c.initFailed(cmd, fmt.Errorf("read from init: %w", err))
+		}
+		switch m.Type {
+		case msgHooks:
+			st := c.State().State
+			st.Status = specs.StateCreated
+			st.Pid = c.Pid
+			for _, name := range []string{"prestart", "createRuntime"} {
+				if err := runHooks(o.Trace, name, hooksOf(b.Spec, name), st); err != nil {
+					return err
+				}
+			}
+			if err := enc.Encode(syncMsg{Type: msgContinue}); err != nil {
+				return c.initFailed(cmd, err)
+			}
+		case msgReady:
+			return nil
+		case msgError:
+			return errors.New(m.Error)
+		default:
+			return fmt.Errorf("init sent unknown message %q", m.Type)
+		}
+	}
+}
+
+// initFailed adds the init's exit status to an error, when it has one.
+func (c *Container) initFailed(cmd *exec.Cmd, err error) error {
+	cmd.Process.Kill()
+	if werr := cmd.Wait(); werr != nil {
+		return fmt.Errorf("%w (%v)", err, werr)
+	}
+	return err
+}
+
+// initCommand builds the re-exec of this binary as the container init: the
+// namespaces to create as clone flags, the id maps of a user namespace, the
+// stdio, the preserved fds, the sync socket and the console socket. held are
+// files the parent needs only until the init has started.
+func (c *Container) initCommand(b *Bundle, o CreateOptions, cg *cgroups.Manager) (cmd *exec.Cmd, sock *os.File, held []*os.File, err error) {
+	defer func() {
+		if err != nil {
+			for _, f := range held {
+				f.Close()
+			}
+		}
+	}()
+	exe, err := sealedExe(o.Trace)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	held = append(held, exe)
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, held, fmt.Errorf("socketpair: %w", err)
+	}
+	parent, child := os.NewFile(uintptr(fds[0]), "sync-parent"), os.NewFile(uintptr(fds[1]), "sync-child")
+	held = append(held, child)
+	extra := make([]*os.File, 0, o.PreserveFDs+2)
+	for i := 0; i < o.PreserveFDs; i++ {
+		extra = append(extra, os.NewFile(uintptr(3+i), "preserved-"+strconv.Itoa(3+i)))
+	}
+	extra = append(extra, child)
+	if o.ConsoleSocket != "" {
+		conn, err := net.Dial("unix", o.ConsoleSocket)
+		if err != nil {
+			parent.Close()
+			return nil, nil, held, fmt.Errorf("--console-socket %s: %w", o.ConsoleSocket, err)
+		}
+		f, err := conn.(*net.UnixConn).File()
+		conn.Close()
+		if err != nil {
+			parent.Close()
+			return nil, nil, held, fmt.Errorf("--console-socket %s: %w", o.ConsoleSocket, err)
+		}
+		held = append(held, f)
+		extra = append(extra, f)
+	}
+	cmd = &exec.Cmd{
+		Path:       exe.Name(),
+		Args:       []string{"miniruntime", "init"},
+		Env:        []string{syncFDEnv + "=" + strconv.Itoa(3+o.PreserveFDs)},
+		Stdin:      stdio(o.Stdin, os.Stdin),
+		Stdout:     stdio(o.Stdout, os.Stdout),
+		Stderr:     stdio(o.Stderr, os.Stderr),
+		ExtraFiles: extra,
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags: cloneFlags(b.Spec),
+		},
+	}
+	for _, ns := range b.Spec.Linux.Namespaces {
+		if ns.Type == specs.UserNamespace && ns.Path != "" {
+			cmd.Env = append(cmd.Env, nsenter.Env(ns.Path))
+		}
+	}
+	if hasNewNamespace(b.Spec, specs.UserNamespace) {
+		cmd.SysProcAttr.UidMappings = idMaps(b.Spec.Linux.UIDMappings)
+		cmd.SysProcAttr.GidMappings = idMaps(b.Spec.Linux.GIDMappings)
+		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
+	}
+	if f, err := cg.FD(); err == nil {
+		cmd.SysProcAttr.UseCgroupFD = true
+		cmd.SysProcAttr.CgroupFD = int(f.Fd())
+		held = append(held, f)
+	}
+	return cmd, parent, held, nil
+}
+
+const syncFDEnv = "_MINIRUNTIME_SYNCFD"
+
+func stdio(f, def *os.File) *os.File {
+	if f != nil {
+		return f
+	}
+	return def
+}
+
+func writePidFile(path string, pid int) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fmt.Errorf("--pid-file %s: %w", path, err)
+	}
+	// No trailing newline: containerd reads it with strconv.Atoi.
+	if err := writeFileAtomic(abs, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		return fmt.Errorf("--pid-file %s: %w", path, err)
+	}
+	return nil
+}
+
+// undoStack collects the inverse of every step create has taken, so a
+// failure anywhere leaves the system as it was.
+type undoStack []func()
+
+func (u *undoStack) push(f func()) { *u = append(*u, f) }
+
+func (u *undoStack) run() {
+	for i := len(*u) - 1; i >= 0; i-- {
+		(*u)[i]()
+	}
+	*u = nil
+}

@@ -1,0 +1,153 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/miniruntime/miniruntime/internal/trace"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// defaultDevices are the nodes every container gets, whatever linux.devices
+// says (runtime-spec "Default Devices").
+var defaultDevices = []specs.LinuxDevice{
+	{Path: "/dev/null", Type: "c", Major: 1, Minor: 3},
+	{Path: "/dev/zero", Type: "c", Major: 1, Minor: 5},
+	{Path: "/dev/full", Type: "c", Major: 1, Minor: 7},
+	{Path: "/dev/random", Type: "c", Major: 1, Minor: 8},
+	{Path: "/dev/urandom", Type: "c", Major: 1, Minor: 9},
+	{Path: "/dev/tty", Type: "c", Major: 5, Minor: 0},
+}
+
+// devSymlinks are the standard links under /dev.
+var devSymlinks = [][2]string{
+	{"/proc/self/fd", "/dev/fd"},
+	{"/proc/self/fd/0", "/dev/stdin"},
+	{"/proc/self/fd/1", "/dev/stdout"},
+	{"/proc/self/fd/2", "/dev/stderr"},
+	{"pts/ptmx", "/dev/ptmx"},
+}
+
+// createDevices makes the default devices and linux.devices. Inside a user
+// namespace mknod is not allowed, so the host's node is bind-mounted instead.
+func (f *fs) createDevices(s *specs.Spec, inUserNS bool) error {
+	devs := append([]specs.LinuxDevice{}, defaultDevices...)
+	for _, d := range s.Linux.Devices {
+		devs = replaceDevice(devs, d)
+	}
+	for i, d := range devs {
+		if err := f.createDevice(d, inUserNS); err != nil {
+			if i < len(defaultDevices) {
+				return fmt.Errorf("default device %s: %w", d.Path, err)
+			}
+			return fmt.Errorf("linux.devices %s: %w", d.Path, err)
+		}
+	}
+	for _, l := range devSymlinks {
+		if err := f.symlink(l[0], l[1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// replaceDevice lets linux.devices override a default device of the same path.
+func replaceDevice(devs []specs.LinuxDevice, d specs.LinuxDevice) []specs.LinuxDevice {
+	for i := range devs {
+		if devs[i].Path == d.Path {
+			devs[i] = d
+			return devs
+		}
+	}
+	return append(devs, d)
+}
+
+func (f *fs) createDevice(d specs.LinuxDevice, inUserNS bool) error {
+	dir, err := f.target(filepath.Dir(d.Path), true)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	dirfd, err := unix.Open(procFD(dir), unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dirfd)
+	name := filepath.Base(d.Path)
+	if inUserNS {
+		return f.bindDevice(dirfd, d)
+	}
+	mode := uint32(0o666)
+	if d.FileMode != nil {
+		mode = uint32(*d.FileMode) & 0o7777
+	}
+	var typ uint32
+	switch d.Type {
+	case "c", "u":
+		typ = unix.S_IFCHR
+	case "b":
+		typ = unix.S_IFBLK
+	case "p":
+		typ = unix.S_IFIFO
+	}
+	// Replace whatever is there (an image may ship its own /dev entries).
+	_ = unix.Unlinkat(dirfd, name, 0)
+	old := unix.Umask(0)
+	err = unix.Mknodat(dirfd, name, typ|mode, int(unix.Mkdev(uint32(d.Major), uint32(d.Minor))))
+	unix.Umask(old)
+	if err != nil {
+		return fmt.Errorf("mknod: %w", err)
+	}
+	uid, gid := 0, 0
+	if d.UID != nil {
+		uid = int(*d.UID)
+	}
+	if d.GID != nil {
+		gid = int(*d.GID)
+	}
+	if err := unix.Fchownat(dirfd, name, uid, gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("chown: %w", err)
+	}
+	if f.rec.Enabled() {
+		f.rec.Step("create device "+d.Path, fmt.Sprintf("mknod -m %o %s %s %d %d", mode, d.Path, d.Type, d.Major, d.Minor))
+	}
+	return nil
+}
+
+func (f *fs) bindDevice(dirfd int, d specs.LinuxDevice) error {
+	name := filepath.Base(d.Path)
+	fd, err := unix.Openat(dirfd, name, unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_RDONLY, 0o644)
+	if err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("create bind target: %w", err)
+	}
+	if err == nil {
+		unix.Close(fd)
+	}
+	tgt, err := f.target(d.Path, false)
+	if err != nil {
+		return err
+	}
+	defer tgt.Close()
+	return f.mount(d.Path, procFD(tgt), "", unix.MS_BIND, "", d.Path)
+}
+
+func (f *fs) symlink(target, link string) error {
+	dir, err := f.target(filepath.Dir(link), true)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	dirfd, err := unix.Open(procFD(dir), unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(dirfd)
+	if err := unix.Symlinkat(target, dirfd, filepath.Base(link)); err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("symlink %s: %w", link, err)
+	}
+	f.rec.Step("link "+link, trace.Quote("ln", "-s", target, link))
+	return nil
+}

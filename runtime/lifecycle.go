@@ -1,0 +1,194 @@
+package runtime
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/miniruntime/miniruntime/cgroups"
+	"github.com/miniruntime/miniruntime/internal/trace"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// Spec returns the config frozen into the state dir at create.
+func (c *Container) Spec() (*specs.Spec, error) {
+	raw, err := os.ReadFile(filepath.Join(c.dir, configFile))
+	if err != nil {
+		return nil, fmt.Errorf("read frozen config: %w", err)
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, fmt.Errorf("read frozen config: %w", err)
+	}
+	return &s, nil
+}
+
+func (c *Container) cgroup(rec *trace.Recorder) (*cgroups.Manager, error) {
+	return cgroups.Load(c.CgroupPath, cgroups.Options{Recorder: rec})
+}
+
+func frozen(c *Container) bool {
+	if c.CgroupPath == "" {
+		return false
+	}
+	cg, err := c.cgroup(nil)
+	if err != nil {
+		return false
+	}
+	f, err := cg.Frozen()
+	return err == nil && f
+}
+
+// Start releases the init of a created container to exec the user process,
+// then runs the poststart hooks.
+func (c *Container) Start(rec *trace.Recorder) error {
+	unlock, err := c.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	st := c.Status()
+	if !st.CanStart() {
+		if st == Stopped {
+			return fmt.Errorf("cannot start a container that has stopped")
+		}
+		return fmt.Errorf("cannot start an already %s container", st)
+	}
+	spec, err := c.Spec()
+	if err != nil {
+		return err
+	}
+	if spec.Process == nil {
+		return errors.New("config.json has no process to start")
+	}
+	// O_NONBLOCK: if the init has died in the meantime there is no reader
+	// and open fails with ENXIO instead of hanging.
+	fd, err := unix.Open(c.fifoPath(), unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, unix.ENXIO) {
+			return fmt.Errorf("cannot start a container that has stopped")
+		}
+		return fmt.Errorf("open exec fifo: %w", err)
+	}
+	_, err = unix.Write(fd, []byte{0})
+	unix.Close(fd)
+	if err != nil {
+		return fmt.Errorf("write exec fifo: %w", err)
+	}
+	rec.Step("release the init: it execs the process", trace.Quote("echo", ">", c.fifoPath()))
+	// With the FIFO gone the status reads "running" from now on.
+	os.Remove(c.fifoPath())
+	state := c.State().State
+	state.Status = specs.StateRunning
+	if err := runHooks(rec, "poststart", hooksOf(spec, "poststart"), state); err != nil {
+		warn("poststart hook failed: %v", err)
+	}
+	return nil
+}
+
+// warn reports a problem that the spec says must not fail the operation.
+var warn = func(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "miniruntime: warning: "+format+"\n", args...)
+}
+
+// SetWarn redirects warnings (the command layer sends them to --log too).
+func SetWarn(f func(format string, args ...any)) { warn = f }
+
+// Kill sends sig to the init, or with all to every process in the
+// container's cgroup.
+func (c *Container) Kill(sig unix.Signal, all bool, rec *trace.Recorder) error {
+	st := c.Status()
+	if !st.CanKill() {
+		return ErrNotRunning
+	}
+	if all {
+		cg, err := c.cgroup(rec)
+		if err != nil {
+			return err
+		}
+		return cg.Signal(sig)
+	}
+	if err := unix.Kill(c.Pid, sig); err != nil {
+		if errors.Is(err, unix.ESRCH) {
+			return ErrNotRunning
+		}
+		return fmt.Errorf("kill %d: %w", c.Pid, err)
+	}
+	rec.Step("signal the init", fmt.Sprintf("kill -%d %d", sig, c.Pid))
+	return nil
+}
+
+// Delete removes a stopped container (or, with force, any container after
+// killing it): its processes, cgroup and state dir, then runs the poststop
+// hooks.
+func (c *Container) Delete(force bool, rec *trace.Recorder) error {
+	unlock, err := c.lock()
+	if err != nil {
+		if errors.Is(err, ErrNotExist) {
+			return nil // removed concurrently
+		}
+		return err
+	}
+	defer unlock()
+	st := c.Status()
+	if !st.CanDelete() && !force {
+		return fmt.Errorf("cannot delete container %s that is not stopped: %s", c.ID, st)
+	}
+	spec, specErr := c.Spec()
+	if st != Stopped {
+		if err := c.killAll(rec); err != nil {
+			return err
+		}
+	}
+	if c.SharedPidNS && c.CgroupPath != "" {
+		// Without a pid namespace of its own, children of the init
+		// survive it; they go with the cgroup.
+		if cg, err := c.cgroup(rec); err == nil {
+			cg.Signal(unix.SIGKILL)
+		}
+	}
+	if c.CgroupPath != "" {
+		cg, err := c.cgroup(rec)
+		if err == nil {
+			err = cg.Delete()
+		}
+		if err != nil {
+			return fmt.Errorf("remove cgroup %s: %w", c.CgroupPath, err)
+		}
+	}
+	state := c.State().State
+	state.Status = specs.StateStopped
+	if err := os.RemoveAll(c.dir); err != nil {
+		return fmt.Errorf("remove state dir %s: %w", c.dir, err)
+	}
+	rec.Step("remove the state dir", trace.Quote("rm", "-rf", c.dir))
+	if specErr == nil {
+		if err := runHooks(rec, "poststop", hooksOf(spec, "poststop"), state); err != nil {
+			warn("poststop hook failed: %v", err)
+		}
+	}
+	return nil
+}
+
+// killAll SIGKILLs the init (and through the cgroup everything else) and
+// waits, bounded, until the init is gone.
+func (c *Container) killAll(rec *trace.Recorder) error {
+	if c.CgroupPath != "" {
+		if cg, err := c.cgroup(rec); err == nil {
+			cg.Signal(unix.SIGKILL)
+		}
+	}
+	unix.Kill(c.Pid, unix.SIGKILL)
+	deadline := time.Now().Add(5 * time.Second)
+	for c.initAlive() {
+		if time.Now().After(deadline) {
+			return fmt.Errorf("container init %d did not die after SIGKILL", c.Pid)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return nil
+}

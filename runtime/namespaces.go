@@ -1,0 +1,181 @@
+package runtime
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	goruntime "runtime"
+	"strings"
+	"syscall"
+
+	"github.com/miniruntime/miniruntime/internal/trace"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// nsFlags maps namespace types to their clone/setns flags, to the unshare(1)
+// option that creates the same namespace (for the trace) and to their name
+// under /proc/<pid>/ns.
+var nsFlags = map[specs.LinuxNamespaceType]struct {
+	flag    uintptr
+	unshare string
+	proc    string
+}{
+	specs.PIDNamespace:     {unix.CLONE_NEWPID, "--pid", "pid"},
+	specs.NetworkNamespace: {unix.CLONE_NEWNET, "--net", "net"},
+	specs.MountNamespace:   {unix.CLONE_NEWNS, "--mount", "mnt"},
+	specs.IPCNamespace:     {unix.CLONE_NEWIPC, "--ipc", "ipc"},
+	specs.UTSNamespace:     {unix.CLONE_NEWUTS, "--uts", "uts"},
+	specs.UserNamespace:    {unix.CLONE_NEWUSER, "--user", "user"},
+	specs.CgroupNamespace:  {unix.CLONE_NEWCGROUP, "--cgroup", "cgroup"},
+	specs.TimeNamespace:    {unix.CLONE_NEWTIME, "--time", "time"},
+}
+
+// setnsOrder is the order in which existing namespaces are joined: the user
+// namespace first (it grants the capabilities for the others), the mount
+// namespace last (it changes the root the other paths are looked up in).
+var setnsOrder = []specs.LinuxNamespaceType{
+	specs.UserNamespace, specs.IPCNamespace, specs.UTSNamespace, specs.NetworkNamespace,
+	specs.PIDNamespace, specs.CgroupNamespace, specs.TimeNamespace, specs.MountNamespace,
+}
+
+func hasNewNamespace(s *specs.Spec, t specs.LinuxNamespaceType) bool {
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type == t && ns.Path == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// cloneFlags are the new namespaces the init is born in. A time namespace
+// cannot be requested through clone(2): startInit unshares it instead.
+func cloneFlags(s *specs.Spec) uintptr {
+	var f uintptr
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Path == "" && ns.Type != specs.TimeNamespace {
+			f |= nsFlags[ns.Type].flag
+		}
+	}
+	return f
+}
+
+func idMaps(m []specs.LinuxIDMapping) []syscall.SysProcIDMap {
+	out := make([]syscall.SysProcIDMap, len(m))
+	for i, x := range m {
+		out[i] = syscall.SysProcIDMap{ContainerID: int(x.ContainerID), HostID: int(x.HostID), Size: int(x.Size)}
+	}
+	return out
+}
+
+// startInit starts the init. When the spec joins existing namespaces or asks
+// for a time namespace, the parent enters them itself on a dedicated OS
+// thread and forks from that thread: namespaces are per thread, and a child
+// inherits the namespaces (and pid_for_children) of the thread that forked
+// it. The thread is never unlocked, so Go discards it when the goroutine
+// ends and no other goroutine ever runs in those namespaces. A user
+// namespace cannot be joined by a multi-threaded process; the init joins it
+// in its C preamble before the Go runtime starts (package nsenter).
+func startInit(cmd *exec.Cmd, s *specs.Spec, rec *trace.Recorder) error {
+	joins := joinedNamespaces(s)
+	newTime := hasNewNamespace(s, specs.TimeNamespace)
+	if rec.Enabled() {
+		traceClone(rec, s)
+	}
+	if len(joins) == 0 && !newTime {
+		return cmd.Start()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		goruntime.LockOSThread() // never unlocked: see above
+		errc <- enterAndStart(cmd, s, joins, newTime, rec)
+	}()
+	return <-errc
+}
+
+func enterAndStart(cmd *exec.Cmd, s *specs.Spec, joins []specs.LinuxNamespace, newTime bool, rec *trace.Recorder) error {
+	for _, ns := range joins {
+		if ns.Type == specs.UserNamespace {
+			continue // joined by the init's preamble
+		}
+		if ns.Type == specs.MountNamespace {
+			// setns into a mount namespace needs an fs_struct of our own;
+			// Go threads share one.
+			if err := unix.Unshare(unix.CLONE_FS); err != nil {
+				return fmt.Errorf("unshare(CLONE_FS): %w", err)
+			}
+		}
+		if err := setnsPath(ns.Path, int(nsFlags[ns.Type].flag)); err != nil {
+			return fmt.Errorf("linux.namespaces %s: %w", ns.Type, err)
+		}
+		rec.Step("join the "+string(ns.Type)+" namespace", trace.Quote("nsenter", "--"+nsFlags[ns.Type].proc+"="+ns.Path))
+	}
+	if newTime {
+		if err := unix.Unshare(unix.CLONE_NEWTIME); err != nil {
+			return fmt.Errorf("linux.namespaces time: unshare: %w", err)
+		}
+		if err := writeTimeOffsets(s.Linux.TimeOffsets, rec); err != nil {
+			return err
+		}
+	}
+	return cmd.Start()
+}
+
+func setnsPath(path string, flag int) error {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", path, err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Setns(fd, flag); err != nil {
+		return fmt.Errorf("setns %s: %w", path, err)
+	}
+	return nil
+}
+
+// writeTimeOffsets sets the clocks of the time namespace this thread's
+// children will be born in. It must happen before any process enters it.
+func writeTimeOffsets(offs map[string]specs.LinuxTimeOffset, rec *trace.Recorder) error {
+	var b strings.Builder
+	for clock, o := range offs {
+		fmt.Fprintf(&b, "%s %d %d\n", clock, o.Secs, o.Nanosecs)
+	}
+	if b.Len() == 0 {
+		return nil
+	}
+	if err := os.WriteFile("/proc/thread-self/timens_offsets", []byte(b.String()), 0); err != nil {
+		return fmt.Errorf("linux.timeOffsets: %w", err)
+	}
+	rec.Step("set the time namespace offsets", "echo '"+strings.TrimSpace(b.String())+"' > /proc/self/timens_offsets")
+	return nil
+}
+
+func joinedNamespaces(s *specs.Spec) []specs.LinuxNamespace {
+	var out []specs.LinuxNamespace
+	for _, t := range setnsOrder {
+		for _, ns := range s.Linux.Namespaces {
+			if ns.Type == t && ns.Path != "" {
+				out = append(out, ns)
+			}
+		}
+	}
+	return out
+}
+
+// traceClone shows the clone(2) of the init as the unshare(1) command that
+// creates the same namespaces.
+func traceClone(rec *trace.Recorder, s *specs.Spec) {
+	words := []string{"unshare"}
+	var names []string
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Path == "" {
+			words = append(words, nsFlags[ns.Type].unshare)
+			names = append(names, string(ns.Type))
+		}
+	}
+	if hasNewNamespace(s, specs.PIDNamespace) {
+		words = append(words, "--fork")
+	}
+	words = append(words, "miniruntime", "init")
+	rec.Step("clone the init into new namespaces: "+strings.Join(names, ","), trace.Quote(words...))
+}

@@ -1,0 +1,374 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/cyphar/filepath-securejoin/pathrs-lite"
+	"github.com/miniruntime/miniruntime/internal/trace"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// fs performs the init's mount-namespace work and records each step.
+type fs struct {
+	rec    *trace.Recorder
+	rootfs string
+	root   *os.File // O_PATH handle on rootfs: every target is resolved inside it
+}
+
+// mount is mount(2) with a trace line that reads as mount(8).
+func (f *fs) mount(src, dst, fstype string, flags uintptr, data, shown string) error {
+	if err := unix.Mount(src, dst, fstype, flags, data); err != nil {
+		return fmt.Errorf("mount %s on %s (type %q, flags %#x, data %q): %w", src, shownOr(shown, dst), fstype, flags, data, err)
+	}
+	if f.rec.Enabled() {
+		f.rec.Step("mount "+shownOr(shown, dst), mountCommand(src, shownOr(shown, dst), fstype, flags, data))
+	}
+	return nil
+}
+
+func shownOr(shown, dst string) string {
+	if shown != "" {
+		return shown
+	}
+	return dst
+}
+
+func mountCommand(src, dst, fstype string, flags uintptr, data string) string {
+	words := []string{"mount"}
+	switch {
+	case flags&(unix.MS_SHARED|unix.MS_SLAVE|unix.MS_PRIVATE|unix.MS_UNBINDABLE) != 0:
+		p := map[uintptr]string{unix.MS_SHARED: "shared", unix.MS_SLAVE: "slave", unix.MS_PRIVATE: "private", unix.MS_UNBINDABLE: "unbindable"}
+		for bit, name := range p {
+			if flags&bit != 0 {
+				if flags&unix.MS_REC != 0 {
+					name = "r" + name
+				}
+				return trace.Quote("mount", "--make-"+name, dst)
+			}
+		}
+	case flags&unix.MS_MOVE != 0:
+		return trace.Quote("mount", "--move", src, dst)
+	}
+	if fstype != "" && flags&unix.MS_BIND == 0 {
+		words = append(words, "-t", fstype)
+	}
+	o := flagNames(flags &^ unix.MS_REMOUNT)
+	if flags&unix.MS_REMOUNT != 0 {
+		o = strings.TrimPrefix(o+",remount", ",")
+	}
+	if data != "" {
+		o = strings.TrimPrefix(o+","+data, ",")
+	}
+	if o != "" {
+		words = append(words, "-o", o)
+	}
+	return trace.Quote(append(words, src, dst)...)
+}
+
+// prepareRoot makes the host's mounts stop propagating into the container
+// (and back), then bind-mounts the rootfs onto itself so that it is a mount
+// point, which pivot_root requires.
+func (f *fs) prepareRoot(s *specs.Spec) error {
+	prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
+	if p, ok := propagationOpts[s.Linux.RootfsPropagation]; ok {
+		prop = p | unix.MS_REC
+	}
+	if err := f.mount("", "/", "", prop, "", ""); err != nil {
+		return err
+	}
+	if err := f.makeParentPrivate(); err != nil {
+		return err
+	}
+	if err := f.mount(f.rootfs, f.rootfs, "", unix.MS_BIND|unix.MS_REC, "", ""); err != nil {
+		return err
+	}
+	root, err := os.OpenFile(f.rootfs, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open rootfs %s: %w", f.rootfs, err)
+	}
+	f.root = root
+	return nil
+}
+
+// makeParentPrivate: pivot_root fails if the mount holding the new root is
+// shared, which it is when rootfsPropagation asks for shared.
+func (f *fs) makeParentPrivate() error {
+	mp, err := mountPointOf(f.rootfs)
+	if err != nil {
+		return err
+	}
+	return f.mount("", mp, "", unix.MS_PRIVATE, "", "")
+}
+
+// mountPointOf finds the mount point under which path lives, from
+// /proc/self/mountinfo: the longest mount point that is a prefix of path.
+func mountPointOf(path string) (string, error) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return "", err
+	}
+	best := "/"
+	for _, line := range strings.Split(string(b), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) < 5 {
+			continue
+		}
+		mp := unescapeMountinfo(fields[4])
+		if (path == mp || strings.HasPrefix(path, strings.TrimSuffix(mp, "/")+"/")) && len(mp) > len(best) {
+			best = mp
+		}
+	}
+	return best, nil
+}
+
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	r := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
+	return r.Replace(s)
+}
+
+// mountAll performs the spec's mounts in order.
+func (f *fs) mountAll(s *specs.Spec, cgroupMode string) error {
+	for i, m := range s.Mounts {
+		if err := f.mountOne(m, cgroupMode); err != nil {
+			return fmt.Errorf("mounts[%d] %s: %w", i, m.Destination, err)
+		}
+	}
+	return nil
+}
+
+func isBind(m specs.Mount) bool {
+	if m.Type == "bind" {
+		return true
+	}
+	for _, o := range m.Options {
+		if o == "bind" || o == "rbind" {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *fs) mountOne(m specs.Mount, cgroupMode string) error {
+	o, err := parseMountOptions(m.Options)
+	if err != nil {
+		return err
+	}
+	if m.Type == "bind" {
+		o.bind = true
+	}
+	if m.Type == "cgroup" || m.Type == "cgroup2" {
+		return f.mountCgroup(m, o, cgroupMode)
+	}
+	isDir := true
+	if o.bind {
+		fi, err := os.Stat(m.Source)
+		if err != nil {
+			return fmt.Errorf("bind source: %w", unwrapPath(err))
+		}
+		isDir = fi.IsDir()
+	}
+	target, err := f.target(m.Destination, isDir)
+	if err != nil {
+		return err
+	}
+	defer target.Close()
+	dst := procFD(target)
+	if o.bind {
+		flags := uintptr(unix.MS_BIND)
+		if o.recursive {
+			flags |= unix.MS_REC
+		}
+		if err := f.mount(m.Source, dst, "", flags, "", m.Destination); err != nil {
+			return err
+		}
+	} else if err := f.mount(m.Source, dst, m.Type, o.flags, strings.Join(o.data, ","), m.Destination); err != nil {
+		return err
+	}
+	// A bind mount ignores all other flags: they need a remount.
+	remount := o.bind && o.flags&^unix.MS_REC != 0
+	if !remount && o.propagation == 0 && o.attrSet|o.attrClr == 0 {
+		return nil
+	}
+	// The handle still names the directory under the new mount; reopen the
+	// path to reach the mount itself.
+	top, err := f.target(m.Destination, isDir)
+	if err != nil {
+		return err
+	}
+	defer top.Close()
+	if remount {
+		if err := f.remount(procFD(top), m.Destination, o.flags); err != nil {
+			return err
+		}
+	}
+	return f.finishMount(procFD(top), m.Destination, o)
+}
+
+// finishMount applies the propagation and the recursive attributes, which
+// take separate system calls.
+func (f *fs) finishMount(dst, shown string, o mountOpts) error {
+	if o.propagation != 0 {
+		if err := f.mount("", dst, "", o.propagation, "", shown); err != nil {
+			return err
+		}
+	}
+	if o.attrSet|o.attrClr != 0 {
+		attr := unix.MountAttr{Attr_set: o.attrSet, Attr_clr: o.attrClr}
+		if err := unix.MountSetattr(unix.AT_FDCWD, dst, unix.AT_RECURSIVE, &attr); err != nil {
+			return fmt.Errorf("mount_setattr %s: %w", shown, err)
+		}
+		f.rec.Step("set recursive mount attributes on "+shown, fmt.Sprintf("mount_setattr(%s, AT_RECURSIVE, set=%#x clr=%#x)", shown, o.attrSet, o.attrClr))
+	}
+	return nil
+}
+
+// remount changes the flags of an existing bind mount. Flags the kernel
+// locks on a mount (nosuid, nodev, noexec, ro when made in a less privileged
+// user namespace) must be repeated or the remount fails: keep those that are
+// already set.
+func (f *fs) remount(dst, shown string, flags uintptr) error {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dst, &st); err == nil {
+		flags |= uintptr(st.Flags) & (unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
+	}
+	return f.mount("", dst, "", flags|unix.MS_BIND|unix.MS_REMOUNT, "", shown)
+}
+
+// target creates the mount point (a directory, or an empty file for a bind
+// mount of a file) and returns an O_PATH handle on it, resolved inside the
+// rootfs: a symlink in the rootfs can never send a mount outside it
+// (CVE-2021-30465), even if it is swapped in while we work.
+func (f *fs) target(dest string, isDir bool) (*os.File, error) {
+	if isDir {
+		h, err := pathrs.MkdirAllHandle(f.root, dest, 0o755)
+		if err != nil {
+			return nil, fmt.Errorf("mkdir in rootfs: %w", err)
+		}
+		return h, nil
+	}
+	dir, err := pathrs.MkdirAllHandle(f.root, filepath.Dir(dest), 0o755)
+	if err != nil {
+		return nil, fmt.Errorf("mkdir in rootfs: %w", err)
+	}
+	defer dir.Close()
+	name := filepath.Base(dest)
+	fd, err := unix.Openat(int(dir.Fd()), name, unix.O_CREAT|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_RDONLY, 0o644)
+	if err == nil {
+		unix.Close(fd)
+	} else if !errors.Is(err, unix.ELOOP) && !errors.Is(err, unix.EISDIR) && !errors.Is(err, unix.ENXIO) && !errors.Is(err, unix.EACCES) {
+		return nil, fmt.Errorf("create mount point %s: %w", dest, err)
+	}
+	h, err := pathrs.OpenatInRoot(f.root, dest)
+	if err != nil {
+		return nil, fmt.Errorf("open mount point in rootfs: %w", err)
+	}
+	return h, nil
+}
+
+func procFD(f *os.File) string { return fmt.Sprintf("/proc/self/fd/%d", f.Fd()) }
+
+// pivotRoot makes the rootfs the root of the mount namespace and detaches
+// the old root, so nothing of the host's tree stays reachable.
+func (f *fs) pivotRoot() error {
+	oldroot, err := unix.Open("/", unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open /: %w", err)
+	}
+	defer unix.Close(oldroot)
+	newroot, err := unix.Open(f.rootfs, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", f.rootfs, err)
+	}
+	defer unix.Close(newroot)
+	if err := unix.Fchdir(newroot); err != nil {
+		return fmt.Errorf("chdir %s: %w", f.rootfs, err)
+	}
+	// pivot_root(".", ".") stacks the old root on top of the new one; it is
+	// then reachable as "." after fchdir to it, and can be detached.
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return fmt.Errorf("pivot_root %s: %w", f.rootfs, err)
+	}
+	if err := unix.Fchdir(oldroot); err != nil {
+		return fmt.Errorf("chdir to old root: %w", err)
+	}
+	if err := unix.Mount("", ".", "", unix.MS_SLAVE|unix.MS_REC, ""); err != nil {
+		return fmt.Errorf("make old root rslave: %w", err)
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detach old root: %w", err)
+	}
+	if err := unix.Chdir("/"); err != nil {
+		return err
+	}
+	f.rec.Step("make the rootfs the new /", trace.Quote("pivot_root", f.rootfs, f.rootfs+"/.oldroot")+" && umount -l /.oldroot")
+	return nil
+}
+
+// moveRoot is --no-pivot: for a rootfs on a ramfs, where pivot_root is not
+// possible. The old root stays reachable to a process that can chroot out,
+// which is why it is not the default.
+func (f *fs) moveRoot() error {
+	if err := unix.Chdir(f.rootfs); err != nil {
+		return fmt.Errorf("chdir %s: %w", f.rootfs, err)
+	}
+	if err := f.mount(f.rootfs, "/", "", unix.MS_MOVE, "", ""); err != nil {
+		return err
+	}
+	if err := unix.Chroot("."); err != nil {
+		return fmt.Errorf("chroot %s: %w", f.rootfs, err)
+	}
+	f.rec.Step("chroot into the rootfs (--no-pivot)", trace.Quote("chroot", f.rootfs))
+	return unix.Chdir("/")
+}
+
+// maskPaths hides host information under /proc and /sys: directories get an
+// empty read-only tmpfs, files get /dev/null bound over them.
+func (f *fs) maskPaths(paths []string) error {
+	for _, p := range paths {
+		fi, err := os.Lstat(p)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			return fmt.Errorf("linux.maskedPaths %s: %w", p, err)
+		}
+		if fi.IsDir() {
+			err = f.mount("tmpfs", p, "tmpfs", unix.MS_RDONLY, "", "")
+		} else {
+			err = f.mount("/dev/null", p, "", unix.MS_BIND, "", "")
+		}
+		if err != nil {
+			return fmt.Errorf("linux.maskedPaths: %w", err)
+		}
+	}
+	return nil
+}
+
+// readonlyPaths bind-mounts each path onto itself and remounts it read-only.
+func (f *fs) readonlyPaths(paths []string) error {
+	for _, p := range paths {
+		if err := f.mount(p, p, "", unix.MS_BIND|unix.MS_REC, "", ""); err != nil {
+			if errors.Is(err, unix.ENOENT) {
+				continue
+			}
+			return fmt.Errorf("linux.readonlyPaths: %w", err)
+		}
+		if err := f.remount(p, p, unix.MS_RDONLY|unix.MS_REC); err != nil {
+			return fmt.Errorf("linux.readonlyPaths: %w", err)
+		}
+	}
+	return nil
+}
+
+// readonlyRoot is root.readonly: the container's / becomes read-only.
+func (f *fs) readonlyRoot() error {
+	return f.remount("/", "/", unix.MS_RDONLY)
+}

@@ -1,0 +1,230 @@
+package runtime
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// Status is a container's lifecycle state, derived from the kernel at every
+// call rather than stored, so that it can never be stale.
+type Status string
+
+const (
+	Creating Status = "creating"
+	Created  Status = "created"
+	Running  Status = "running"
+	Paused   Status = "paused"
+	Stopped  Status = "stopped"
+)
+
+// CanStart, CanKill and CanDelete say which operations a status allows.
+func (s Status) CanStart() bool  { return s == Created }
+func (s Status) CanKill() bool   { return s == Created || s == Running || s == Paused }
+func (s Status) CanDelete() bool { return s == Stopped }
+
+// Container is what the state dir records about one container: the OCI
+// state plus the facts needed to find its processes again.
+type Container struct {
+	ID          string            `json:"id"`
+	Bundle      string            `json:"bundle"`
+	Rootfs      string            `json:"rootfs"`
+	Pid         int               `json:"pid"`
+	StartTime   uint64            `json:"initStartTime"` // /proc/<pid>/stat field 22, to detect pid reuse
+	Created     time.Time         `json:"created"`
+	Owner       string            `json:"owner"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	CgroupPath  string            `json:"cgroupPath,omitempty"`
+	// SharedPidNS is set when the container has no pid namespace of its own;
+	// then its processes outlive the init and must be killed through the
+	// cgroup.
+	SharedPidNS bool `json:"sharedPidNS,omitempty"`
+
+	dir string // <root>/<id>
+}
+
+const (
+	stateFile  = "state.json"
+	configFile = "config.json"
+	fifoFile   = "exec.fifo"
+)
+
+// Dir is the container's state directory.
+func (c *Container) Dir() string { return c.dir }
+
+func (c *Container) fifoPath() string { return filepath.Join(c.dir, fifoFile) }
+
+// Load reads the state of container id under root.
+func Load(root, id string) (*Container, error) {
+	if err := ValidateID(id); err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(root, id)
+	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %s", ErrNotExist, id)
+		}
+		return nil, fmt.Errorf("read state %s: %w", dir, err)
+	}
+	var c Container
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("read state %s: %w", dir, err)
+	}
+	c.dir = dir
+	return &c, nil
+}
+
+// List loads every container under root, skipping entries being created.
+func List(root string) ([]*Container, error) {
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("list %s: %w", root, err)
+	}
+	var out []*Container
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		c, err := Load(root, e.Name())
+		if err != nil {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// save writes state.json atomically, so a reader never sees half of it.
+func (c *Container) save() error {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(c.dir, stateFile), b, 0o600)
+}
+
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(mode); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// Status reads the container's status from the kernel: the init process
+// (checked against its recorded start time, so a reused pid is not ours),
+// the exec FIFO (present until start) and the cgroup freezer.
+func (c *Container) Status() Status {
+	if !c.initAlive() {
+		return Stopped
+	}
+	if _, err := os.Lstat(c.fifoPath()); err == nil {
+		return Created
+	}
+	if frozen(c) {
+		return Paused
+	}
+	return Running
+}
+
+func (c *Container) initAlive() bool {
+	if c.Pid <= 0 {
+		return false
+	}
+	st, start, err := procStat(c.Pid)
+	if err != nil || start != c.StartTime {
+		return false
+	}
+	return st != 'Z' && st != 'X'
+}
+
+// procStat returns the state letter and start time (in clock ticks since
+// boot) of a process from /proc/<pid>/stat.
+func procStat(pid int) (byte, uint64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	// The command name is in parentheses and may itself hold spaces or
+	// parentheses: the fields that follow start after the last ')'.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 || i+2 >= len(b) {
+		return 0, 0, fmt.Errorf("/proc/%d/stat: malformed", pid)
+	}
+	f := strings.Fields(string(b[i+2:]))
+	if len(f) < 20 {
+		return 0, 0, fmt.Errorf("/proc/%d/stat: malformed", pid)
+	}
+	start, err := strconv.ParseUint(f[19], 10, 64) // field 22 overall
+	return f[0][0], start, err
+}
+
+// OCIState is the state as `state` prints it: the spec's fields plus the
+// rootfs, created and owner fields that runc adds and go-runc reads.
+type OCIState struct {
+	specs.State
+	Rootfs  string    `json:"rootfs"`
+	Created time.Time `json:"created"`
+	Owner   string    `json:"owner"`
+}
+
+// State returns the OCI state of the container now.
+func (c *Container) State() OCIState {
+	st := c.Status()
+	pid := c.Pid
+	if st == Stopped {
+		pid = 0
+	}
+	return OCIState{
+		State: specs.State{
+			Version: specs.Version, ID: c.ID, Status: specs.ContainerState(st),
+			Pid: pid, Bundle: c.Bundle, Annotations: c.Annotations,
+		},
+		Rootfs: c.Rootfs, Created: c.Created, Owner: c.Owner,
+	}
+}
+
+// lock takes an exclusive lock on the container's state dir for the life of
+// one command, so that concurrent start/kill/delete calls are serialised.
+func (c *Container) lock() (func(), error) {
+	return lockDir(c.dir)
+}
+
+func lockDir(dir string) (func(), error) {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return nil, ErrNotExist
+		}
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("lock %s: %w", dir, err)
+	}
+	return func() { unix.Close(fd) }, nil
+}

@@ -1,0 +1,59 @@
+package runtime
+
+// The parent (create, run) and the container init talk over a socketpair,
+// one JSON message per step. The init is re-executed from this binary with
+// fresh namespaces and blocks until the parent has placed it in its cgroup.
+//
+//	parent (create)                          init (miniruntime init, pid 1 inside)
+//	---------------                          -------------------------------------
+//	clone+exec init in new namespaces  ───▶
+//	put pid in the cgroup (v1)
+//	send initConfig                    ───▶  read config
+//	                                         mount propagation, rootfs bind, mounts, /dev
+//	                                   ◀───  msgHooks ("run createRuntime hooks now")
+//	run prestart, createRuntime hooks
+//	send msgContinue                   ───▶  run createContainer hooks (container namespaces)
+//	                                         pivot_root, masked/readonly paths, hostname,
+//	                                         sysctls, open exec.fifo, check process.args[0]
+//	                                   ◀───  msgReady
+//	write pid file and state.json, exit      block reading exec.fifo
+//
+//	start: write one byte to exec.fifo ───▶  startContainer hooks, user, capabilities,
+//	       remove exec.fifo, poststart       no_new_privs, seccomp, execve(process.args)
+//
+// Any failure in the init is sent as msgError and the init exits; the parent
+// then undoes everything it did.
+
+import (
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+const (
+	msgHooks    = "hooks"
+	msgContinue = "continue"
+	msgReady    = "ready"
+	msgError    = "error"
+)
+
+type syncMsg struct {
+	Type  string `json:"type"`
+	Error string `json:"error,omitempty"`
+}
+
+// initConfig is everything the init needs, sent once over the sync socket.
+type initConfig struct {
+	ID          string      `json:"id"`
+	Bundle      string      `json:"bundle"`
+	Rootfs      string      `json:"rootfs"`
+	StateDir    string      `json:"stateDir"`
+	HostPid     int         `json:"hostPid"`
+	Spec        *specs.Spec `json:"spec"`
+	NoPivot     bool        `json:"noPivot,omitempty"`
+	NoNewKeyring bool       `json:"noNewKeyring,omitempty"`
+	PreserveFDs int         `json:"preserveFDs,omitempty"`
+	ConsoleFD   int         `json:"consoleFD,omitempty"` // fd of the connected console socket, 0 if none
+	Trace       bool        `json:"trace,omitempty"`
+	// Exec is set for a process joining an existing container: no rootfs
+	// setup, no FIFO, straight to the process attributes and execve.
+	Exec bool `json:"exec,omitempty"`
+}

@@ -1,0 +1,302 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/miniruntime/miniruntime/cgroups"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// Validate checks a bundle completely before anything on the system is
+// touched, so that bad input fails with one clear line and leaves nothing
+// behind. Errors name the config.json field.
+func Validate(b *Bundle) error {
+	s := b.Spec
+	if s.Version == "" {
+		return fieldErr("ociVersion", "missing")
+	}
+	if !strings.HasPrefix(s.Version, "1.") {
+		return fieldErr("ociVersion", "%q is not a 1.x version", s.Version)
+	}
+	if err := validateRoot(b); err != nil {
+		return err
+	}
+	if err := validateProcess(s); err != nil {
+		return err
+	}
+	if err := validateMounts(s.Mounts); err != nil {
+		return err
+	}
+	if err := validateHooks(s.Hooks); err != nil {
+		return err
+	}
+	if s.Linux == nil {
+		return fieldErr("linux", "missing: this runtime runs Linux containers")
+	}
+	if err := validateLinux(s); err != nil {
+		return err
+	}
+	if s.Hostname != "" && !hasNamespace(s, specs.UTSNamespace) {
+		return fieldErr("hostname", "cannot be set without a uts namespace")
+	}
+	if s.Domainname != "" && !hasNamespace(s, specs.UTSNamespace) {
+		return fieldErr("domainname", "cannot be set without a uts namespace")
+	}
+	return nil
+}
+
+func validateRoot(b *Bundle) error {
+	if b.Spec.Root == nil || b.Spec.Root.Path == "" {
+		return fieldErr("root.path", "missing")
+	}
+	fi, err := os.Stat(b.Rootfs)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return fieldErr("root.path", "%s does not exist", b.Rootfs)
+		}
+		return fieldErr("root.path", "%v", err)
+	}
+	if !fi.IsDir() {
+		return fieldErr("root.path", "%s is not a directory", b.Rootfs)
+	}
+	return nil
+}
+
+func validateProcess(s *specs.Spec) error {
+	p := s.Process
+	if p == nil {
+		return nil // allowed at create; start refuses it
+	}
+	if len(p.Args) == 0 && p.CommandLine == "" {
+		return fieldErr("process.args", "empty: there is nothing to run")
+	}
+	if p.Cwd == "" || !filepath.IsAbs(p.Cwd) {
+		return fieldErr("process.cwd", "%q is not an absolute path", p.Cwd)
+	}
+	for i, e := range p.Env {
+		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
+			return fieldErr(fmt.Sprintf("process.env[%d]", i), "%q is not of the form KEY=VALUE", e)
+		}
+	}
+	seen := map[string]bool{}
+	for i, rl := range p.Rlimits {
+		f := fmt.Sprintf("process.rlimits[%d]", i)
+		if _, ok := rlimitNames[rl.Type]; !ok {
+			return fieldErr(f+".type", "unknown rlimit %q", rl.Type)
+		}
+		if seen[rl.Type] {
+			return fieldErr(f+".type", "%s is given twice", rl.Type)
+		}
+		seen[rl.Type] = true
+		if rl.Soft > rl.Hard {
+			return fieldErr(f, "soft limit %d is above hard limit %d", rl.Soft, rl.Hard)
+		}
+	}
+	if err := validateCaps(p.Capabilities); err != nil {
+		return err
+	}
+	if p.OOMScoreAdj != nil && (*p.OOMScoreAdj < -1000 || *p.OOMScoreAdj > 1000) {
+		return fieldErr("process.oomScoreAdj", "%d is outside [-1000, 1000]", *p.OOMScoreAdj)
+	}
+	if p.ConsoleSize != nil && !p.Terminal {
+		return fieldErr("process.consoleSize", "set without process.terminal")
+	}
+	if p.Scheduler != nil {
+		if _, ok := schedPolicies[p.Scheduler.Policy]; !ok {
+			return fieldErr("process.scheduler.policy", "unknown policy %q", p.Scheduler.Policy)
+		}
+	}
+	if p.IOPriority != nil {
+		if _, ok := ioprioClasses[p.IOPriority.Class]; !ok {
+			return fieldErr("process.ioPriority.class", "unknown class %q", p.IOPriority.Class)
+		}
+		if p.IOPriority.Priority < 0 || p.IOPriority.Priority > 7 {
+			return fieldErr("process.ioPriority.priority", "%d is outside [0, 7]", p.IOPriority.Priority)
+		}
+	}
+	return nil
+}
+
+func validateMounts(ms []specs.Mount) error {
+	for i, m := range ms {
+		f := fmt.Sprintf("mounts[%d]", i)
+		if m.Destination == "" {
+			return fieldErr(f+".destination", "missing")
+		}
+		if !filepath.IsAbs(m.Destination) {
+			return fieldErr(f+".destination", "%q is not an absolute path", m.Destination)
+		}
+		bind := isBind(m)
+		if m.Type == "" && !bind {
+			return fieldErr(f+".type", "missing (only bind mounts may omit it)")
+		}
+		if bind {
+			if m.Source == "" {
+				return fieldErr(f+".source", "missing for a bind mount")
+			}
+		}
+		for j, o := range m.Options {
+			if o == "" {
+				return fieldErr(fmt.Sprintf("%s.options[%d]", f, j), "empty option")
+			}
+		}
+		if len(m.UIDMappings) > 0 != (len(m.GIDMappings) > 0) {
+			return fieldErr(f, "uidMappings and gidMappings must be given together")
+		}
+	}
+	return nil
+}
+
+func validateHooks(h *specs.Hooks) error {
+	if h == nil {
+		return nil
+	}
+	for _, set := range hookSets(h) {
+		for i, hk := range set.hooks {
+			f := fmt.Sprintf("hooks.%s[%d]", set.name, i)
+			if !filepath.IsAbs(hk.Path) {
+				return fieldErr(f+".path", "%q is not an absolute path", hk.Path)
+			}
+			if hk.Timeout != nil && *hk.Timeout <= 0 {
+				return fieldErr(f+".timeout", "%d is not positive", *hk.Timeout)
+			}
+		}
+	}
+	return nil
+}
+
+var nsTypes = map[specs.LinuxNamespaceType]bool{
+	specs.PIDNamespace: true, specs.NetworkNamespace: true, specs.MountNamespace: true,
+	specs.IPCNamespace: true, specs.UTSNamespace: true, specs.UserNamespace: true,
+	specs.CgroupNamespace: true, specs.TimeNamespace: true,
+}
+
+func validateLinux(s *specs.Spec) error {
+	l := s.Linux
+	seen := map[specs.LinuxNamespaceType]bool{}
+	for i, ns := range l.Namespaces {
+		f := fmt.Sprintf("linux.namespaces[%d]", i)
+		if !nsTypes[ns.Type] {
+			return fieldErr(f+".type", "unknown namespace type %q", ns.Type)
+		}
+		if seen[ns.Type] {
+			return fieldErr(f+".type", "namespace %q is given twice", ns.Type)
+		}
+		seen[ns.Type] = true
+		if ns.Path != "" {
+			if !filepath.IsAbs(ns.Path) {
+				return fieldErr(f+".path", "%q is not an absolute path", ns.Path)
+			}
+			if _, err := os.Stat(ns.Path); err != nil {
+				return fieldErr(f+".path", "%v", unwrapPath(err))
+			}
+		}
+	}
+	userns := seen[specs.UserNamespace]
+	if (len(l.UIDMappings) > 0 || len(l.GIDMappings) > 0) && !userns {
+		return fieldErr("linux.uidMappings", "set without a user namespace")
+	}
+	for i, m := range l.UIDMappings {
+		if m.Size == 0 {
+			return fieldErr(fmt.Sprintf("linux.uidMappings[%d].size", i), "is zero")
+		}
+	}
+	for i, m := range l.GIDMappings {
+		if m.Size == 0 {
+			return fieldErr(fmt.Sprintf("linux.gidMappings[%d].size", i), "is zero")
+		}
+	}
+	if len(l.TimeOffsets) > 0 && !seen[specs.TimeNamespace] {
+		return fieldErr("linux.timeOffsets", "set without a time namespace")
+	}
+	for clock := range l.TimeOffsets {
+		if clock != "monotonic" && clock != "boottime" {
+			return fieldErr("linux.timeOffsets", "unknown clock %q (monotonic or boottime)", clock)
+		}
+	}
+	switch l.RootfsPropagation {
+	case "", "shared", "rshared", "slave", "rslave", "private", "rprivate", "unbindable", "runbindable":
+	default:
+		return fieldErr("linux.rootfsPropagation", "unknown propagation %q", l.RootfsPropagation)
+	}
+	for i, p := range l.MaskedPaths {
+		if !filepath.IsAbs(p) {
+			return fieldErr(fmt.Sprintf("linux.maskedPaths[%d]", i), "%q is not an absolute path", p)
+		}
+	}
+	for i, p := range l.ReadonlyPaths {
+		if !filepath.IsAbs(p) {
+			return fieldErr(fmt.Sprintf("linux.readonlyPaths[%d]", i), "%q is not an absolute path", p)
+		}
+	}
+	for i, d := range l.Devices {
+		f := fmt.Sprintf("linux.devices[%d]", i)
+		if !filepath.IsAbs(d.Path) {
+			return fieldErr(f+".path", "%q is not an absolute path", d.Path)
+		}
+		switch d.Type {
+		case "c", "u", "b", "p":
+		default:
+			return fieldErr(f+".type", "unknown device type %q (c, u, b or p)", d.Type)
+		}
+	}
+	for key := range l.Sysctl {
+		if err := validateSysctl(s, key); err != nil {
+			return err
+		}
+	}
+	if err := validateSeccomp(l.Seccomp); err != nil {
+		return err
+	}
+	if l.IntelRdt != nil {
+		return fieldErr("linux.intelRdt", "not supported by this runtime")
+	}
+	if strings.Contains(l.CgroupsPath, "..") {
+		return fieldErr("linux.cgroupsPath", "%q must not contain ..", l.CgroupsPath)
+	}
+	if err := cgroups.Validate(l.Resources); err != nil {
+		return err
+	}
+	return nil
+}
+
+// validateSysctl refuses sysctls that would change the host rather than the
+// container: a namespaced sysctl is only safe inside its own namespace.
+func validateSysctl(s *specs.Spec, key string) error {
+	f := fmt.Sprintf("linux.sysctl[%q]", key)
+	if key == "" || strings.Contains(key, "..") || strings.HasPrefix(key, "/") {
+		return fieldErr(f, "not a sysctl name")
+	}
+	switch {
+	case strings.HasPrefix(key, "net."):
+		if !hasNamespace(s, specs.NetworkNamespace) {
+			return fieldErr(f, "needs a network namespace")
+		}
+	case strings.HasPrefix(key, "fs.mqueue.") || key == "kernel.msgmax" || key == "kernel.msgmnb" ||
+		key == "kernel.msgmni" || key == "kernel.sem" || key == "kernel.shmall" || key == "kernel.shmmax" ||
+		key == "kernel.shmmni" || key == "kernel.shm_rmid_forced":
+		if !hasNamespace(s, specs.IPCNamespace) {
+			return fieldErr(f, "needs an ipc namespace")
+		}
+	case key == "kernel.hostname" || key == "kernel.domainname":
+		if !hasNamespace(s, specs.UTSNamespace) {
+			return fieldErr(f, "needs a uts namespace")
+		}
+	default:
+		return fieldErr(f, "not namespaced: it would change the host")
+	}
+	return nil
+}
+
+// unwrapPath drops the *PathError wrapper, whose text repeats the path.
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", pe.Path, pe.Err)
+	}
+	return err
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what miniruntime needs on Debian 12 and builds and installs the
+# binary to /usr/local/bin/miniruntime. Safe to run again: it installs only
+# what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup: run as root (sudo $0)" >&2
+  exit 1
+fi
+
+# busybox-static: the built-in demo image; libseccomp-dev, pkg-config, gcc:
+# seccomp support (cgo); runc: the reference runtime the benchmark compares
+# against; iproute2: the networking labs and tests.
+packages=(busybox-static libseccomp-dev pkg-config gcc libc6-dev runc iproute2 git ca-certificates)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+export PATH="/usr/local/go/bin:$PATH"
+if ! command -v go >/dev/null; then
+  echo "setup: Go is not installed (expected at /usr/local/go)" >&2
+  exit 1
+fi
+
+mkdir -p bin
+go build -trimpath -ldflags "-X main.version=$(git describe --always --dirty 2>/dev/null || echo dev)" \
+  -o bin/miniruntime ./cmd/miniruntime
+install -m 0755 bin/miniruntime /usr/local/bin/miniruntime
+echo "setup: installed $(miniruntime --version | head -n 1) to /usr/local/bin/miniruntime"
