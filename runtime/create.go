@@ -69,6 +69,7 @@ func Create(o CreateOptions) (*Container, *os.Process, error) {
 		ID: o.ID, Bundle: b.Dir, Rootfs: b.Rootfs, Created: time.Now().UTC(),
 		Owner: "", Annotations: b.Spec.Annotations, dir: dir,
 		SharedPidNS: !hasNamespace(b.Spec, specs.PIDNamespace),
+		HostMounts:  !hasNamespace(b.Spec, specs.MountNamespace),
 	}
 	proc, err := c.create(b, o, &undo)
 	if err != nil {
@@ -123,6 +124,9 @@ func (c *Container) create(b *Bundle, o CreateOptions, undo *undoStack) (*os.Pro
 	undo.push(func() {
 		cmd.Process.Kill()
 		cmd.Wait()
+		if c.HostMounts {
+			unmountUnder(c.Rootfs, nil)
+		}
 	})
 	c.Pid = cmd.Process.Pid
 	if _, c.StartTime, err = procStat(c.Pid); err != nil {
@@ -174,10 +178,11 @@ func (c *Container) handshake(b *Bundle, o CreateOptions, sock *os.File, cmd *ex
 			st := c.State().State
 			st.Status = specs.StateCreated
 			st.Pid = c.Pid
-			for _, name := range []string{"prestart", "createRuntime"} {
-				if err := runHooks(o.Trace, name, hooksOf(b.Spec, name), st); err != nil {
-					return err
-				}
+			// prestart runs at start (see Container.Start); createRuntime
+			// runs here, with the namespaces made and the rootfs not yet
+			// pivoted.
+			if err := runHooks(o.Trace, "createRuntime", hooksOf(b.Spec, "createRuntime"), st); err != nil {
+				return err
 			}
 			if err := enc.Encode(syncMsg{Type: msgContinue}); err != nil {
 				return c.initFailed(cmd, err)

@@ -58,6 +58,17 @@ func runHooks(rec *trace.Recorder, name string, hooks []specs.Hook, state any) e
 	return nil
 }
 
+// runHooksWarn runs every hook of a kind whose failure the spec makes a
+// warning (poststart, poststop): each failure is reported and the rest
+// still run.
+func runHooksWarn(rec *trace.Recorder, name string, hooks []specs.Hook, state any) {
+	for i, h := range hooks {
+		if err := runHooks(rec, name, []specs.Hook{h}, state); err != nil {
+			warn("%s", strings.Replace(err.Error(), name+"[0]", fmt.Sprintf("%s[%d]", name, i), 1))
+		}
+	}
+}
+
 func runHook(rec *trace.Recorder, h specs.Hook, stdin []byte) error {
 	ctx := context.Background()
 	if h.Timeout != nil {

@@ -81,7 +81,8 @@ func (in *initProc) run() error {
 		in.rec.Step("set the OOM score adjustment", "echo "+v+" > /proc/self/oom_score_adj")
 	}
 	f := &fs{rec: in.rec, rootfs: in.cfg.Rootfs}
-	if err := f.prepareRoot(s); err != nil {
+	ownMountNS := hasNamespace(s, specs.MountNamespace)
+	if err := f.prepareRoot(s, ownMountNS); err != nil {
 		return err
 	}
 	mode, _ := cgroups.DetectMode("/sys/fs/cgroup")
@@ -108,16 +109,19 @@ func (in *initProc) run() error {
 		return fmt.Errorf("open exec fifo: %w", err)
 	}
 	in.fifo = fifo
-	if in.cfg.NoPivot {
+	switch {
+	case !ownMountNS:
+		err = f.chrootRoot()
+	case in.cfg.NoPivot:
 		err = f.moveRoot()
-	} else {
+	default:
 		err = f.pivotRoot()
 	}
 	if err != nil {
 		return err
 	}
 	f.root.Close()
-	if err := in.finishRootfs(f); err != nil {
+	if err := in.finishRootfs(f, ownMountNS); err != nil {
 		return err
 	}
 	if err := in.setupSystem(); err != nil {
@@ -151,7 +155,8 @@ func (in *initProc) run() error {
 	if err != nil {
 		return fmt.Errorf("read exec fifo: %w", err)
 	}
-	unix.Close(in.fifo)
+	// in.fifo stays open, close-on-exec: start watches it to learn when
+	// the process has been executed.
 	if s.Process == nil {
 		return errors.New("config.json has no process to start")
 	}
@@ -188,7 +193,7 @@ func (in *initProc) hookState(st specs.ContainerState) specs.State {
 
 // finishRootfs runs after pivot_root: masked and read-only paths, the
 // propagation asked for, and a read-only root.
-func (in *initProc) finishRootfs(f *fs) error {
+func (in *initProc) finishRootfs(f *fs, ownMountNS bool) error {
 	l := in.cfg.Spec.Linux
 	if err := f.maskPaths(l.MaskedPaths); err != nil {
 		return err
@@ -196,7 +201,7 @@ func (in *initProc) finishRootfs(f *fs) error {
 	if err := f.readonlyPaths(l.ReadonlyPaths); err != nil {
 		return err
 	}
-	if p, ok := propagationOpts[l.RootfsPropagation]; ok {
+	if p, ok := propagationOpts[l.RootfsPropagation]; ok && ownMountNS {
 		if err := f.mount("", "/", "", p|unix.MS_REC, "", ""); err != nil {
 			return fmt.Errorf("linux.rootfsPropagation: %w", err)
 		}

@@ -43,8 +43,9 @@ func frozen(c *Container) bool {
 	return err == nil && f
 }
 
-// Start releases the init of a created container to exec the user process,
-// then runs the poststart hooks.
+// Start runs the prestart hooks, releases the init of a created container
+// to exec the user process, waits until it has, then runs the poststart
+// hooks. A failing prestart hook destroys the container, as the spec says.
 func (c *Container) Start(rec *trace.Recorder) error {
 	unlock, err := c.lock()
 	if err != nil {
@@ -65,29 +66,62 @@ func (c *Container) Start(rec *trace.Recorder) error {
 	if spec.Process == nil {
 		return errors.New("config.json has no process to start")
 	}
+	state := c.State().State
+	if err := runHooks(rec, "prestart", hooksOf(spec, "prestart"), state); err != nil {
+		if derr := c.destroy(spec, rec); derr != nil {
+			return fmt.Errorf("%w (and destroying the container failed: %v)", err, derr)
+		}
+		return err
+	}
 	// O_NONBLOCK: if the init has died in the meantime there is no reader
 	// and open fails with ENXIO instead of hanging.
-	fd, err := unix.Open(c.fifoPath(), unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	w, err := unix.Open(c.fifoPath(), unix.O_WRONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if errors.Is(err, unix.ENXIO) {
 			return fmt.Errorf("cannot start a container that has stopped")
 		}
 		return fmt.Errorf("open exec fifo: %w", err)
 	}
-	_, err = unix.Write(fd, []byte{0})
-	unix.Close(fd)
+	// A reader of our own, to learn when the init has exec'd: the init
+	// holds the FIFO open (close-on-exec) until then.
+	r, err := unix.Open(c.fifoPath(), unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		unix.Close(w)
+		return fmt.Errorf("open exec fifo: %w", err)
+	}
+	defer unix.Close(r)
+	_, err = unix.Write(w, []byte{0})
+	unix.Close(w)
 	if err != nil {
 		return fmt.Errorf("write exec fifo: %w", err)
 	}
-	rec.Step("release the init: it execs the process", trace.Quote("echo", ">", c.fifoPath()))
+	rec.Step("release the init: it execs the process", "echo > "+c.fifoPath())
 	// With the FIFO gone the status reads "running" from now on.
 	os.Remove(c.fifoPath())
-	state := c.State().State
+	waitExec(r)
 	state.Status = specs.StateRunning
-	if err := runHooks(rec, "poststart", hooksOf(spec, "poststart"), state); err != nil {
-		warn("poststart hook failed: %v", err)
-	}
+	runHooksWarn(rec, "poststart", hooksOf(spec, "poststart"), state)
 	return nil
+}
+
+// waitExec waits, bounded, until the init has closed its end of the exec
+// FIFO, which happens when it execs the user process (or dies).
+func waitExec(r int) {
+	deadline := time.Now().Add(10 * time.Second)
+	fds := []unix.PollFd{{Fd: int32(r), Events: unix.POLLIN}}
+	for time.Now().Before(deadline) {
+		n, err := unix.Poll(fds, 100)
+		if err != nil && err != unix.EINTR {
+			return
+		}
+		if n > 0 && fds[0].Revents&(unix.POLLHUP|unix.POLLERR) != 0 {
+			return
+		}
+		if n > 0 {
+			// The init has not read the start byte yet.
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
 }
 
 // warn reports a problem that the spec says must not fail the operation.
@@ -134,30 +168,38 @@ func (c *Container) Delete(force bool, rec *trace.Recorder) error {
 		return err
 	}
 	defer unlock()
-	st := c.Status()
-	if !st.CanDelete() && !force {
+	if st := c.Status(); !st.CanDelete() && !force {
 		return fmt.Errorf("cannot delete container %s that is not stopped: %s", c.ID, st)
 	}
-	spec, specErr := c.Spec()
-	if st != Stopped {
+	spec, err := c.Spec()
+	if err != nil {
+		spec = nil // a broken state dir must still be removable
+	}
+	return c.destroy(spec, rec)
+}
+
+// destroy kills whatever is left, removes the cgroup, host mounts and the
+// state dir, and runs the poststop hooks (which need a nil-safe spec).
+func (c *Container) destroy(spec *specs.Spec, rec *trace.Recorder) error {
+	if c.initAlive() {
 		if err := c.killAll(rec); err != nil {
 			return err
-		}
-	}
-	if c.SharedPidNS && c.CgroupPath != "" {
-		// Without a pid namespace of its own, children of the init
-		// survive it; they go with the cgroup.
-		if cg, err := c.cgroup(rec); err == nil {
-			cg.Signal(unix.SIGKILL)
 		}
 	}
 	if c.CgroupPath != "" {
 		cg, err := c.cgroup(rec)
 		if err == nil {
+			// Without a pid namespace of its own, children of the init
+			// survive it; they go with the cgroup.
 			err = cg.Delete()
 		}
 		if err != nil {
 			return fmt.Errorf("remove cgroup %s: %w", c.CgroupPath, err)
+		}
+	}
+	if c.HostMounts {
+		if err := unmountUnder(c.Rootfs, rec); err != nil {
+			return err
 		}
 	}
 	state := c.State().State
@@ -166,10 +208,8 @@ func (c *Container) Delete(force bool, rec *trace.Recorder) error {
 		return fmt.Errorf("remove state dir %s: %w", c.dir, err)
 	}
 	rec.Step("remove the state dir", trace.Quote("rm", "-rf", c.dir))
-	if specErr == nil {
-		if err := runHooks(rec, "poststop", hooksOf(spec, "poststop"), state); err != nil {
-			warn("poststop hook failed: %v", err)
-		}
+	if spec != nil {
+		runHooksWarn(rec, "poststop", hooksOf(spec, "poststop"), state)
 	}
 	return nil
 }
@@ -189,6 +229,23 @@ func (c *Container) killAll(rec *trace.Recorder) error {
 			return fmt.Errorf("container init %d did not die after SIGKILL", c.Pid)
 		}
 		time.Sleep(2 * time.Millisecond)
+	}
+	return nil
+}
+
+// unmountUnder detaches every mount at or below dir, deepest first. It is
+// for containers without a mount namespace, whose mounts were made in the
+// caller's.
+func unmountUnder(dir string, rec *trace.Recorder) error {
+	mps, err := mountsUnder(dir)
+	if err != nil {
+		return err
+	}
+	for _, mp := range mps {
+		if err := unix.Unmount(mp, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("umount %s: %w", mp, err)
+		}
+		rec.Step("remove a mount the container made in the host namespace", trace.Quote("umount", "-l", mp))
 	}
 	return nil
 }

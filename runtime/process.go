@@ -97,8 +97,8 @@ func execProcess(s *specs.Spec, exe string, preserve int, console *os.File, rec 
 	if err := setScheduling(p); err != nil {
 		return err
 	}
-	if p.ApparmorProfile != "" {
-		return fmt.Errorf("process.apparmorProfile: AppArmor is not supported by this runtime")
+	if p.ApparmorProfile != "" && appArmorEnabled() {
+		return fmt.Errorf("process.apparmorProfile: AppArmor profiles are not supported by this runtime yet")
 	}
 	env := withHome(p.Env, int(p.User.UID))
 	if console != nil {
@@ -233,4 +233,12 @@ var schedFlags = map[specs.LinuxSchedulerFlag]uint64{
 	specs.SchedFlagResetOnFork: 0x01, specs.SchedFlagReclaim: 0x02, specs.SchedFlagDLOverrun: 0x04,
 	specs.SchedFlagKeepPolicy: 0x08, specs.SchedFlagKeepParams: 0x10, specs.SchedFlagUtilClampMin: 0x20,
 	specs.SchedFlagUtilClampMax: 0x40,
+}
+
+// appArmorEnabled reports whether the host kernel enforces AppArmor. Where
+// it does not, a profile in the config can only be ignored, as it would be
+// by the kernel anyway.
+func appArmorEnabled() bool {
+	b, err := os.ReadFile("/sys/module/apparmor/parameters/enabled")
+	return err == nil && strings.HasPrefix(string(b), "Y")
 }

@@ -73,16 +73,20 @@ func mountCommand(src, dst, fstype string, flags uintptr, data string) string {
 // prepareRoot makes the host's mounts stop propagating into the container
 // (and back), then bind-mounts the rootfs onto itself so that it is a mount
 // point, which pivot_root requires.
-func (f *fs) prepareRoot(s *specs.Spec) error {
-	prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
-	if p, ok := propagationOpts[s.Linux.RootfsPropagation]; ok {
-		prop = p | unix.MS_REC
-	}
-	if err := f.mount("", "/", "", prop, "", ""); err != nil {
-		return err
-	}
-	if err := f.makeParentPrivate(); err != nil {
-		return err
+func (f *fs) prepareRoot(s *specs.Spec, ownMountNS bool) error {
+	// Without a mount namespace of its own the container shares the
+	// caller's: the propagation of the host's / is not ours to change.
+	if ownMountNS {
+		prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
+		if p, ok := propagationOpts[s.Linux.RootfsPropagation]; ok && s.Linux.RootfsPropagation != "unbindable" && s.Linux.RootfsPropagation != "runbindable" {
+			prop = p | unix.MS_REC
+		}
+		if err := f.mount("", "/", "", prop, "", ""); err != nil {
+			return err
+		}
+		if err := f.makeParentPrivate(); err != nil {
+			return err
+		}
 	}
 	if err := f.mount(f.rootfs, f.rootfs, "", unix.MS_BIND|unix.MS_REC, "", ""); err != nil {
 		return err
@@ -103,6 +107,31 @@ func (f *fs) makeParentPrivate() error {
 		return err
 	}
 	return f.mount("", mp, "", unix.MS_PRIVATE, "", "")
+}
+
+// mountsUnder lists the mount points at or below dir, deepest first.
+func mountsUnder(dir string) ([]string, error) {
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		fields := strings.Fields(line)
+		if len(fields) < 5 {
+			continue
+		}
+		mp := unescapeMountinfo(fields[4])
+		if mp == dir || strings.HasPrefix(mp, dir+"/") {
+			out = append(out, mp)
+		}
+	}
+	// Later mounts (and deeper ones) come later in mountinfo: undo in
+	// reverse order.
+	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
+		out[i], out[j] = out[j], out[i]
+	}
+	return out, nil
 }
 
 // mountPointOf finds the mount point under which path lives, from
@@ -310,6 +339,16 @@ func (f *fs) pivotRoot() error {
 	}
 	f.rec.Step("make the rootfs the new /", trace.Quote("pivot_root", f.rootfs, f.rootfs+"/.oldroot")+" && umount -l /.oldroot")
 	return nil
+}
+
+// chrootRoot is for a container without a mount namespace, where there is
+// no root to pivot: it only changes this process's view.
+func (f *fs) chrootRoot() error {
+	if err := unix.Chroot(f.rootfs); err != nil {
+		return fmt.Errorf("chroot %s: %w", f.rootfs, err)
+	}
+	f.rec.Step("chroot into the rootfs (no mount namespace)", trace.Quote("chroot", f.rootfs))
+	return unix.Chdir("/")
 }
 
 // moveRoot is --no-pivot: for a rootfs on a ramfs, where pivot_root is not

@@ -108,6 +108,14 @@ func seccompConfig(s *specs.LinuxSeccomp) (*configs.Seccomp, error) {
 }
 
 func validateSeccomp(s *specs.LinuxSeccomp) error {
+	if s == nil {
+		return nil
+	}
+	// runc's seccomp package loads filters only when built with the
+	// "seccomp" tag (and cgo); scripts/setup.sh builds that way.
+	if major, _, _ := seccomp.Version(); major == 0 {
+		return fieldErr("linux.seccomp", "this binary was built without seccomp support (go build -tags seccomp)")
+	}
 	if _, err := seccompConfig(s); err != nil {
 		return fieldErr("linux.seccomp", "%v", err)
 	}

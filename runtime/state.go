@@ -47,6 +47,10 @@ type Container struct {
 	// then its processes outlive the init and must be killed through the
 	// cgroup.
 	SharedPidNS bool `json:"sharedPidNS,omitempty"`
+	// HostMounts is set when the container has no mount namespace of its
+	// own: its mounts under the rootfs live in the caller's namespace and
+	// are removed at delete.
+	HostMounts bool `json:"hostMounts,omitempty"`
 
 	dir string // <root>/<id>
 }

@@ -42,17 +42,17 @@ type syncMsg struct {
 
 // initConfig is everything the init needs, sent once over the sync socket.
 type initConfig struct {
-	ID          string      `json:"id"`
-	Bundle      string      `json:"bundle"`
-	Rootfs      string      `json:"rootfs"`
-	StateDir    string      `json:"stateDir"`
-	HostPid     int         `json:"hostPid"`
-	Spec        *specs.Spec `json:"spec"`
-	NoPivot     bool        `json:"noPivot,omitempty"`
-	NoNewKeyring bool       `json:"noNewKeyring,omitempty"`
-	PreserveFDs int         `json:"preserveFDs,omitempty"`
-	ConsoleFD   int         `json:"consoleFD,omitempty"` // fd of the connected console socket, 0 if none
-	Trace       bool        `json:"trace,omitempty"`
+	ID           string      `json:"id"`
+	Bundle       string      `json:"bundle"`
+	Rootfs       string      `json:"rootfs"`
+	StateDir     string      `json:"stateDir"`
+	HostPid      int         `json:"hostPid"`
+	Spec         *specs.Spec `json:"spec"`
+	NoPivot      bool        `json:"noPivot,omitempty"`
+	NoNewKeyring bool        `json:"noNewKeyring,omitempty"`
+	PreserveFDs  int         `json:"preserveFDs,omitempty"`
+	ConsoleFD    int         `json:"consoleFD,omitempty"` // fd of the connected console socket, 0 if none
+	Trace        bool        `json:"trace,omitempty"`
 	// Exec is set for a process joining an existing container: no rootfs
 	// setup, no FIFO, straight to the process attributes and execve.
 	Exec bool `json:"exec,omitempty"`

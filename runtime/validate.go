@@ -9,6 +9,7 @@ import (
 
 	"github.com/miniruntime/miniruntime/cgroups"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // Validate checks a bundle completely before anything on the system is
@@ -191,8 +192,8 @@ func validateLinux(s *specs.Spec) error {
 			if !filepath.IsAbs(ns.Path) {
 				return fieldErr(f+".path", "%q is not an absolute path", ns.Path)
 			}
-			if _, err := os.Stat(ns.Path); err != nil {
-				return fieldErr(f+".path", "%v", unwrapPath(err))
+			if err := checkNamespaceType(ns); err != nil {
+				return fieldErr(f+".path", "%v", err)
 			}
 		}
 	}
@@ -299,4 +300,26 @@ func unwrapPath(err error) error {
 		return fmt.Errorf("%s: %w", pe.Path, pe.Err)
 	}
 	return err
+}
+
+// nsGetNSType is NS_GET_NSTYPE, _IO(0xb7, 0x3): which kind of namespace an
+// nsfs file is.
+const nsGetNSType = 0xb703
+
+// checkNamespaceType refuses a path that is not a namespace of the type
+// the config says, before anything tries to join it.
+func checkNamespaceType(ns specs.LinuxNamespace) error {
+	fd, err := unix.Open(ns.Path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("%s: %w", ns.Path, err)
+	}
+	defer unix.Close(fd)
+	t, err := unix.IoctlRetInt(fd, nsGetNSType)
+	if err != nil {
+		return fmt.Errorf("%s is not a namespace: %w", ns.Path, err)
+	}
+	if uintptr(t) != nsFlags[ns.Type].flag {
+		return fmt.Errorf("%s is not a %s namespace", ns.Path, ns.Type)
+	}
+	return nil
 }

@@ -32,7 +32,7 @@ if ! command -v go >/dev/null; then
 fi
 
 mkdir -p bin
-go build -trimpath -ldflags "-X main.version=$(git describe --always --dirty 2>/dev/null || echo dev)" \
+go build -tags seccomp -trimpath -ldflags "-X main.version=$(git describe --always --dirty 2>/dev/null || echo dev)" \
   -o bin/miniruntime ./cmd/miniruntime
 install -m 0755 bin/miniruntime /usr/local/bin/miniruntime
 echo "setup: installed $(miniruntime --version | head -n 1) to /usr/local/bin/miniruntime"

@@ -23,7 +23,9 @@ func TestBadInput(t *testing.T) {
 		want   string       // substring of the error line
 	}{
 		{name: "missing config.json", mutate: func(e *env) { os.Remove(filepath.Join(e.bundle, "config.json")) }, want: "config.json not found"},
-		{name: "bad JSON", mutate: func(e *env) { os.WriteFile(filepath.Join(e.bundle, "config.json"), []byte("{\n\"ociVersion\": "), 0o644) }, want: "invalid JSON"},
+		{name: "bad JSON", mutate: func(e *env) {
+			os.WriteFile(filepath.Join(e.bundle, "config.json"), []byte("{\n\"ociVersion\": "), 0o644)
+		}, want: "invalid JSON"},
 		{name: "wrong JSON type", mutate: func(e *env) {
 			os.WriteFile(filepath.Join(e.bundle, "config.json"), []byte(`{"ociVersion":"1.0.2","process":{"args":"sh"}}`), 0o644)
 		}, want: "process.args"},
@@ -36,24 +38,39 @@ func TestBadInput(t *testing.T) {
 		{name: "relative cwd", mutate: func(e *env) { e.spec.Process.Cwd = "tmp" }, want: "process.cwd"},
 		{name: "env without =", mutate: func(e *env) { e.spec.Process.Env = append(e.spec.Process.Env, "JUSTKEY") }, want: "process.env[2]"},
 		{name: "unknown rlimit", mutate: func(e *env) { e.spec.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_BOGUS", Hard: 1, Soft: 1}} }, want: "unknown rlimit"},
-		{name: "rlimit soft above hard", mutate: func(e *env) { e.spec.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 10, Soft: 20}} }, want: "above hard"},
+		{name: "rlimit soft above hard", mutate: func(e *env) {
+			e.spec.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 10, Soft: 20}}
+		}, want: "above hard"},
 		{name: "duplicate rlimit", mutate: func(e *env) {
 			e.spec.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 10, Soft: 10}, {Type: "RLIMIT_NOFILE", Hard: 10, Soft: 10}}
 		}, want: "given twice"},
-		{name: "unknown capability", mutate: func(e *env) { e.spec.Process.Capabilities.Bounding = append(e.spec.Process.Capabilities.Bounding, "CAP_BOGUS") }, want: "unknown capability"},
+		{name: "unknown capability", mutate: func(e *env) {
+			e.spec.Process.Capabilities.Bounding = append(e.spec.Process.Capabilities.Bounding, "CAP_BOGUS")
+		}, want: "unknown capability"},
 		{name: "oomScoreAdj out of range", mutate: func(e *env) { e.spec.Process.OOMScoreAdj = &badAdj }, want: "process.oomScoreAdj"},
-		{name: "unknown namespace", mutate: func(e *env) { e.spec.Linux.Namespaces = append(e.spec.Linux.Namespaces, specs.LinuxNamespace{Type: "bogus"}) }, want: "unknown namespace type"},
-		{name: "duplicate namespace", mutate: func(e *env) { e.spec.Linux.Namespaces = append(e.spec.Linux.Namespaces, specs.LinuxNamespace{Type: "pid"}) }, want: "given twice"},
+		{name: "unknown namespace", mutate: func(e *env) {
+			e.spec.Linux.Namespaces = append(e.spec.Linux.Namespaces, specs.LinuxNamespace{Type: "bogus"})
+		}, want: "unknown namespace type"},
+		{name: "duplicate namespace", mutate: func(e *env) {
+			e.spec.Linux.Namespaces = append(e.spec.Linux.Namespaces, specs.LinuxNamespace{Type: "pid"})
+		}, want: "given twice"},
 		{name: "relative namespace path", mutate: func(e *env) { e.spec.Linux.Namespaces[0].Path = "proc/1/ns/pid" }, want: "not an absolute path"},
 		{name: "missing namespace path", mutate: func(e *env) { e.spec.Linux.Namespaces[0].Path = "/proc/999999999/ns/pid" }, want: "no such file"},
 		{name: "uid map without user namespace", mutate: func(e *env) {
 			e.spec.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 1000, Size: 1}}
 		}, want: "without a user namespace"},
-		{name: "relative mount destination", mutate: func(e *env) { e.spec.Mounts = append(e.spec.Mounts, specs.Mount{Destination: "mnt", Type: "tmpfs", Source: "tmpfs"}) }, want: "not an absolute path"},
+		{name: "relative mount destination", mutate: func(e *env) {
+			e.spec.Mounts = append(e.spec.Mounts, specs.Mount{Destination: "mnt", Type: "tmpfs", Source: "tmpfs"})
+		}, want: "not an absolute path"},
 		{name: "mount without type", mutate: func(e *env) { e.spec.Mounts = append(e.spec.Mounts, specs.Mount{Destination: "/mnt", Source: "x"}) }, want: ".type: missing"},
-		{name: "bind without source", mutate: func(e *env) { e.spec.Mounts = append(e.spec.Mounts, specs.Mount{Destination: "/mnt", Type: "bind", Options: []string{"bind"}}) }, want: "source: missing"},
+		{name: "bind without source", mutate: func(e *env) {
+			e.spec.Mounts = append(e.spec.Mounts, specs.Mount{Destination: "/mnt", Type: "bind", Options: []string{"bind"}})
+		}, want: "source: missing"},
 		{name: "hook path not absolute", mutate: func(e *env) { e.spec.Hooks = &specs.Hooks{Poststart: []specs.Hook{{Path: "true"}}} }, want: "hooks.poststart[0].path"},
-		{name: "hook timeout zero", mutate: func(e *env) { z := 0; e.spec.Hooks = &specs.Hooks{Prestart: []specs.Hook{{Path: "/bin/true", Timeout: &z}}} }, want: "timeout"},
+		{name: "hook timeout zero", mutate: func(e *env) {
+			z := 0
+			e.spec.Hooks = &specs.Hooks{Prestart: []specs.Hook{{Path: "/bin/true", Timeout: &z}}}
+		}, want: "timeout"},
 		{name: "hostname without uts", mutate: func(e *env) { e.spec.Linux.Namespaces = without(e.spec.Linux.Namespaces, specs.UTSNamespace) }, want: "hostname: cannot be set"},
 		{name: "net sysctl without netns", mutate: func(e *env) {
 			e.spec.Linux.Namespaces = without(e.spec.Linux.Namespaces, specs.NetworkNamespace)
@@ -126,7 +143,7 @@ func TestBadInput(t *testing.T) {
 			if !strings.Contains(line, tc.want) {
 				t.Fatalf("error %q does not contain %q", line, tc.want)
 			}
-			if args[0] == "create" && len(args) == 4 && !strings.Contains(line, " bad: ") {
+			if args[0] == "create" && len(args) == 4 && !strings.Contains(line, " "+args[3]+": ") {
 				t.Fatalf("error line does not name the container: %q", line)
 			}
 			if ents, _ := os.ReadDir(e.root); len(ents) != 0 {

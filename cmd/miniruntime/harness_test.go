@@ -28,7 +28,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "miniruntime")
-	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+	out, err := exec.Command("go", "build", "-tags", "seccomp", "-o", binary, ".").CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "build miniruntime: %v\n%s", err, out)
 		os.Exit(1)
@@ -57,7 +57,6 @@ type env struct {
 	spec   *specs.Spec
 	cgroup string // cgroupsPath given to containers
 }
-
 
 func newEnv(t *testing.T) *env {
 	t.Helper()

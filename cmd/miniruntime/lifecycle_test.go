@@ -216,7 +216,9 @@ func TestHooksRunInOrderWithState(t *testing.T) {
 	}
 	raw, _ := os.ReadFile(log)
 	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
-	want := []string{"prestart", "createRuntime", "createContainer", "poststart", "poststop"}
+	// prestart runs at start, as the OCI validation suite expects (the
+	// runtime-spec 1.0 wording), after the create-time hooks.
+	want := []string{"createRuntime", "createContainer", "prestart", "poststart", "poststop"}
 	if len(lines) != len(want) {
 		t.Fatalf("hooks ran: %q", raw)
 	}
@@ -225,7 +227,7 @@ func TestHooksRunInOrderWithState(t *testing.T) {
 			t.Fatalf("hook %d: %q, want %s with the state", i, lines[i], w)
 		}
 	}
-	if !strings.Contains(lines[0], `"status":"created"`) || !strings.Contains(lines[3], `"status":"running"`) || !strings.Contains(lines[4], `"status":"stopped"`) {
+	if !strings.Contains(lines[2], `"status":"created"`) || !strings.Contains(lines[3], `"status":"running"`) || !strings.Contains(lines[4], `"status":"stopped"`) {
 		t.Fatalf("hook states: %q", raw)
 	}
 }

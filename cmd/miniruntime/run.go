@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"os/signal"
+	"syscall"
 
 	"github.com/miniruntime/miniruntime/runtime"
 	"github.com/spf13/cobra"
@@ -79,7 +80,7 @@ func exitStatus(st *os.ProcessState) int {
 	if st == nil {
 		return 255
 	}
-	if ws, ok := st.Sys().(unix.WaitStatus); ok && ws.Signaled() {
+	if ws, ok := st.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 		return 128 + int(ws.Signal())
 	}
 	return st.ExitCode()

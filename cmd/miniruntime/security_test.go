@@ -81,8 +81,9 @@ func TestMountTargetSymlinksStayInRootfs(t *testing.T) {
 	os.MkdirAll(filepath.Join(rootfs, "target"), 0o755)
 	os.Symlink("/target", filepath.Join(rootfs, "abs"))
 	os.Symlink("../../../../../../../target", filepath.Join(rootfs, "rel"))
-	escape := t.TempDir() // a host path the symlinks would reach if followed on the host
+	escape := t.TempDir() // a host path the symlink would reach if followed on the host
 	os.Symlink(escape, filepath.Join(rootfs, "hostpath"))
+	os.MkdirAll(filepath.Join(rootfs, escape), 0o755)
 	e.spec.Mounts = append(e.spec.Mounts,
 		specs.Mount{Destination: "/abs/a", Type: "tmpfs", Source: "tmpfs"},
 		specs.Mount{Destination: "/rel/r", Type: "tmpfs", Source: "tmpfs"},
