@@ -64,7 +64,10 @@ func (c *Container) Start(rec *trace.Recorder) error {
 		return err
 	}
 	if spec.Process == nil {
-		return errors.New("config.json has no process to start")
+		// Such a container can never run: stop its init, so that it
+		// reads as stopped and can be deleted.
+		c.killAll(rec)
+		return errors.New("config.json has no process to start; the container is now stopped")
 	}
 	state := c.State().State
 	if err := runHooks(rec, "prestart", hooksOf(spec, "prestart"), state); err != nil {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/miniruntime/miniruntime/internal/trace"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -75,21 +76,24 @@ func checkExecutable(path string) error {
 // execProcess applies the process attributes in the order that keeps each
 // step possible and safe, then replaces the init with the user's program:
 //
-//	rlimits, umask, scheduling -> bounding set -> keep caps across setuid ->
-//	groups, gid, uid -> capability sets -> ambient -> no_new_privs ->
-//	cwd (checked inside the rootfs) -> close leaked fds -> seccomp -> execve
+//	raise rlimit ceilings, umask, scheduling -> cwd (checked inside the
+//	rootfs) -> close leaked fds -> bounding set -> keep caps across setuid
+//	-> groups, gid, uid -> capability sets -> ambient -> no_new_privs ->
+//	seccomp -> rlimits -> execve
+//
+// The rlimits come last so that the runtime's own code never runs under
+// them: a Go process reserves more address space than a modest RLIMIT_AS
+// allows, and a huge RLIMIT_STACK gives every new thread a huge stack.
+// Hard limits above the current ones are raised first, while the init is
+// still privileged; setting the exact values at the end only lowers.
 //
 // Without noNewPrivileges an unprivileged user could not load a seccomp
 // filter, so then it is loaded before the user and capabilities change, as
 // runc does.
 func execProcess(s *specs.Spec, exe string, preserve int, console *os.File, rec *trace.Recorder) error {
 	p := s.Process
-	for _, rl := range p.Rlimits {
-		lim := unix.Rlimit{Cur: rl.Soft, Max: rl.Hard}
-		if err := unix.Setrlimit(rlimitNames[rl.Type], &lim); err != nil {
-			return fmt.Errorf("process.rlimits %s: %w", rl.Type, err)
-		}
-		rec.Step("set "+rl.Type, fmt.Sprintf("prlimit --%s=%d:%d", rlimitFlag(rl.Type), rl.Soft, rl.Hard))
+	if err := raiseRlimitCeilings(p.Rlimits); err != nil {
+		return err
 	}
 	if p.User.Umask != nil {
 		unix.Umask(int(*p.User.Umask))
@@ -136,6 +140,9 @@ func execProcess(s *specs.Spec, exe string, preserve int, console *os.File, rec 
 		if err := loadSeccomp(s.Linux.Seccomp, rec); err != nil {
 			return err
 		}
+	}
+	if err := setRlimits(p.Rlimits, rec); err != nil {
+		return err
 	}
 	if rec.Enabled() {
 		rec.Step("replace the init with the container process", trace.Quote(append([]string{"exec"}, p.Args...)...))
@@ -241,4 +248,33 @@ var schedFlags = map[specs.LinuxSchedulerFlag]uint64{
 func appArmorEnabled() bool {
 	b, err := os.ReadFile("/sys/module/apparmor/parameters/enabled")
 	return err == nil && strings.HasPrefix(string(b), "Y")
+}
+
+// raiseRlimitCeilings raises hard limits that the config sets above the
+// current ones, leaving the soft limits alone.
+func raiseRlimitCeilings(rls []specs.POSIXRlimit) error {
+	for _, rl := range rls {
+		var cur unix.Rlimit
+		if err := unix.Getrlimit(rlimitNames[rl.Type], &cur); err != nil {
+			return fmt.Errorf("process.rlimits %s: %w", rl.Type, err)
+		}
+		if rl.Hard > cur.Max {
+			if err := unix.Setrlimit(rlimitNames[rl.Type], &unix.Rlimit{Cur: cur.Cur, Max: rl.Hard}); err != nil {
+				return fmt.Errorf("process.rlimits %s: raise hard limit to %d: %w", rl.Type, rl.Hard, err)
+			}
+		}
+	}
+	return nil
+}
+
+// setRlimits sets the exact limits. syscall.Setrlimit, not x/sys: for
+// RLIMIT_NOFILE it also stops Go from restoring its startup value in execve.
+func setRlimits(rls []specs.POSIXRlimit, rec *trace.Recorder) error {
+	for _, rl := range rls {
+		if err := syscall.Setrlimit(rlimitNames[rl.Type], &syscall.Rlimit{Cur: rl.Soft, Max: rl.Hard}); err != nil {
+			return fmt.Errorf("process.rlimits %s: %w", rl.Type, err)
+		}
+		rec.Step("set "+rl.Type, fmt.Sprintf("prlimit --%s=%d:%d", rlimitFlag(rl.Type), rl.Soft, rl.Hard))
+	}
+	return nil
 }

@@ -137,10 +137,11 @@ func TestNoProcessFailsAtStart(t *testing.T) {
 	e.spec.Process = nil
 	e.writeSpec()
 	e.ok("create", "-b", e.bundle, "noproc")
-	if r := e.mr("start", "noproc"); r.code == 0 {
-		t.Fatal("start without a process succeeded")
+	if r := e.mr("start", "noproc"); r.code != 1 || !strings.Contains(r.stderr, "no process") {
+		t.Fatalf("start without a process: exit %d, stderr %q", r.code, r.stderr)
 	}
-	e.ok("delete", "--force", "noproc")
+	e.waitStatus("noproc", "stopped")
+	e.ok("delete", "noproc")
 }
 
 func TestMissingExecutableFailsCreate(t *testing.T) {
