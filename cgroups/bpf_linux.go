@@ -151,10 +151,12 @@ func (w writer) attachDeviceFilter(dir string, p *DeviceProgram) error {
 	}
 	defer unix.Close(fd)
 	if w.rec.Enabled() {
-		w.rec.Step(fmt.Sprintf("devices: eBPF filter, %d instructions", p.Len()), "")
-		for _, line := range strings.Split(strings.TrimRight(p.String(), "\n"), "\n") {
-			w.rec.Step("  "+line, "")
+		// One line; DeviceProgram.String has the full listing.
+		def := "deny"
+		if p.DefaultAllow {
+			def = "allow"
 		}
+		w.rec.Step(fmt.Sprintf("devices: eBPF filter of %d instructions, %d rules, default %s", p.Len(), p.Rules, def), "")
 		w.rec.Step("devices: attach the filter", fmt.Sprintf("bpftool cgroup attach %s device id %d multi", dir, progID(fd)))
 	}
 	attr := bpfAttachAttr{targetFd: uint32(dirFd), attachBpfFd: uint32(fd), attachType: unix.BPF_CGROUP_DEVICE, attachFlags: unix.BPF_F_ALLOW_MULTI}

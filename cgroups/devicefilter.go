@@ -66,6 +66,8 @@ type DeviceProgram struct {
 	text  []string // one line of pseudo-assembly per instruction
 	// DefaultAllow is the program's answer when no block matches.
 	DefaultAllow bool
+	// Rules is the number of exception blocks.
+	Rules int
 }
 
 // DeviceFilter assembles the eBPF program equivalent to applying rules to a
@@ -79,7 +81,7 @@ func DeviceFilter(rules []DeviceRule) (*DeviceProgram, error) {
 }
 
 func assemble(st *deviceState) *DeviceProgram {
-	p := &DeviceProgram{DefaultAllow: st.defaultAllow}
+	p := &DeviceProgram{DefaultAllow: st.defaultAllow, Rules: len(st.ex)}
 	var blockStart []int
 	p.emit(insn{op: opLdxMemW, dst: 2, src: 1, off: 0, target: -1}, "r2 = *(u32 *)(r1 + 0)   # access_type")
 	p.emit(insn{op: opAnd32K, dst: 2, imm: 0xffff, target: -1}, "w2 &= 0xffff            # device type")

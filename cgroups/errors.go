@@ -26,6 +26,7 @@ type FieldError struct {
 	Kind  error  // ErrInvalid, ErrNotSupported, or nil for a failed write
 }
 
+// Error reads "field: what went wrong".
 func (e *FieldError) Error() string { return e.Field + ": " + e.Err.Error() }
 
 // Unwrap lets errors.Is see both the kind and the cause.

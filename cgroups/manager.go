@@ -102,6 +102,12 @@ func create(h *host, id, cgroupsPath string, res *specs.LinuxResources, rec *tra
 			return nil, err
 		}
 	}
+	var controllers []string
+	if h.mode == Unified {
+		if controllers, err = m.wantControllers(settings); err != nil {
+			return nil, err
+		}
+	}
 
 	var created []string
 	defer func() {
@@ -125,7 +131,7 @@ func create(h *host, id, cgroupsPath string, res *specs.LinuxResources, rec *tra
 		}
 	}
 	if h.mode == Unified {
-		if err := m.enableControllers(settings); err != nil {
+		if err := m.enableControllers(controllers); err != nil {
 			return nil, err
 		}
 	}
@@ -231,7 +237,7 @@ func (m *Manager) FD() (*os.File, error) {
 		return nil, fmt.Errorf("cgroup fd: CLONE_INTO_CGROUP needs cgroup v2, this host is %s (use Add): %w", m.h.mode, ErrNotSupported)
 	}
 	dir := m.dir(m.h.hier[0])
-	fd, err := unix.Open(dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, &os.PathError{Op: "open cgroup fd", Path: dir, Err: err}
 	}

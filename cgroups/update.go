@@ -76,7 +76,11 @@ func (m *Manager) Update(res *specs.LinuxResources) error {
 		return err
 	}
 	if m.h.mode == Unified {
-		if err := m.enableControllers(settings); err != nil {
+		want, err := m.wantControllers(settings)
+		if err != nil {
+			return err
+		}
+		if err := m.enableControllers(want); err != nil {
 			return err
 		}
 	}

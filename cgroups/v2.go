@@ -15,17 +15,14 @@ import (
 // report memory, CPU throttling and pids even when no limit is set.
 var statsControllers = []string{"cpu", "memory", "pids"}
 
-// enableControllers makes the controllers the settings need available in
-// the container's cgroup: on v2 a controller's files appear in a cgroup
-// only when its parent lists it in cgroup.subtree_control, and the parent
-// only when its own parent does, up to the root. Controllers the settings
-// need but the kernel lacks are refused; the stats controllers are enabled
-// where available.
-func (m *Manager) enableControllers(settings []Setting) error {
-	rootDir := m.h.mnt
-	avail, err := readWords(filepath.Join(rootDir, "cgroup.controllers"))
+// wantControllers lists the v2 controllers the container's cgroup needs:
+// those the settings write to, which the kernel must have (else the setting
+// is refused, before anything is created), and the stats controllers where
+// the kernel has them.
+func (m *Manager) wantControllers(settings []Setting) ([]string, error) {
+	avail, err := readWords(filepath.Join(m.h.mnt, "cgroup.controllers"))
 	if err != nil {
-		return fmt.Errorf("enable controllers: %w", err)
+		return nil, fmt.Errorf("list controllers: %w", err)
 	}
 	var want []string
 	for _, c := range statsControllers {
@@ -38,22 +35,29 @@ func (m *Manager) enableControllers(settings []Setting) error {
 			continue
 		}
 		if !slices.Contains(avail, s.Controller) {
-			return unsupportedf(s.Field, "the %s controller is not available on this host (%s/cgroup.controllers lists: %s)", s.Controller, rootDir, strings.Join(avail, " "))
+			return nil, unsupportedf(s.Field, "the %s controller is not available on this host (%s/cgroup.controllers lists: %s)", s.Controller, m.h.mnt, strings.Join(avail, " "))
 		}
 		want = append(want, s.Controller)
 	}
+	return want, nil
+}
+
+// enableControllers makes controllers available in the container's cgroup:
+// on v2 a controller's files appear in a cgroup only when its parent lists
+// it in cgroup.subtree_control, and the parent only when its own parent
+// does, up to the root.
+func (m *Manager) enableControllers(want []string) error {
 	leaf := m.dir(m.h.hier[0])
-	rel, err := filepath.Rel(rootDir, leaf)
+	rel, err := filepath.Rel(m.h.mnt, leaf)
 	if err != nil {
 		return err
 	}
-	dir := rootDir
-	elems := strings.Split(rel, "/")
-	for i := 0; i < len(elems); i++ {
+	dir := m.h.mnt
+	for elem := range strings.SplitSeq(rel, "/") {
 		if err := m.enableIn(dir, want); err != nil {
 			return err
 		}
-		dir = filepath.Join(dir, elems[i])
+		dir = filepath.Join(dir, elem)
 	}
 	return nil
 }

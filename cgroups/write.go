@@ -37,6 +37,10 @@ func (w writer) writeFile(what, dir, file, value string) error {
 		err = cerr
 	}
 	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the path is in our message already
+		}
 		return fmt.Errorf("write %s > %s: %w", strconv.Quote(value), path, err)
 	}
 	return nil
@@ -70,7 +74,15 @@ func (w writer) applyOne(s Setting, dirFor func(Setting) (string, error)) error 
 	if err != nil {
 		return err
 	}
-	err = w.writeFile(s.shortField(), dir, s.File, s.Value)
+	if s.Alt != nil || s.Optional {
+		// Look first, so the recorder shows only the write that happens.
+		if _, serr := os.Stat(filepath.Join(dir, s.File)); errors.Is(serr, os.ErrNotExist) {
+			err = serr
+		}
+	}
+	if err == nil {
+		err = w.writeFile(s.shortField(), dir, s.File, s.Value)
+	}
 	switch {
 	case err == nil:
 		if s.Verify {
@@ -125,7 +137,7 @@ func verify(s Setting, dir string) error {
 	}
 	// The kernel rounds limits down to whole pages.
 	if got > want || want-got >= int64(os.Getpagesize()) {
-		return unsupportedf(s.Field, "the kernel accepted %s=%d but kept %d: this kernel ignores the knob (kernel memory limits were deprecated in Linux 5.4 and dropped later)", s.File, want, got)
+		return unsupportedf(s.Field, "the kernel accepted %s=%d but kept %d: this kernel accepts and ignores the knob (kernel memory limits are deprecated upstream and gone in cgroup v2)", s.File, want, got)
 	}
 	return nil
 }

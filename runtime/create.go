@@ -218,7 +218,7 @@ func (c *Container) initCommand(b *Bundle, o CreateOptions, cg *cgroups.Manager)
 			}
 		}
 	}()
-	exe, err := sealedExe(o.Trace)
+	exe, err := sealedExe(o.Trace, 3+o.PreserveFDs+32)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -19,10 +19,20 @@ import (
 // executed through it, can only ever be opened read-only: a write fails with
 // EROFS. No copy of the binary is made, and the mount is invisible to every
 // mount table and vanishes with the last process using it.
-func sealedExe(rec *trace.Recorder) (*os.File, error) {
-	fd, err := unix.OpenTree(unix.AT_FDCWD, "/proc/self/exe", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
+//
+// minFD is the lowest fd number the handle may take: the child's fds from 3
+// up are overwritten with the files passed to it before it execs, so the
+// path /proc/self/fd/N must name an fd above all of those (and above the
+// scratch fds Go's fork code uses while rearranging them).
+func sealedExe(rec *trace.Recorder, minFD int) (*os.File, error) {
+	tree, err := unix.OpenTree(unix.AT_FDCWD, "/proc/self/exe", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("open_tree /proc/self/exe: %w", err)
+	}
+	fd, err := unix.FcntlInt(uintptr(tree), unix.F_DUPFD_CLOEXEC, minFD)
+	unix.Close(tree)
+	if err != nil {
+		return nil, fmt.Errorf("dup the runtime binary's handle: %w", err)
 	}
 	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NODEV}
 	if err := unix.MountSetattr(fd, "", unix.AT_EMPTY_PATH, &attr); err != nil {
