@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/miniruntime/miniruntime/cgroups"
 	"github.com/miniruntime/miniruntime/internal/trace"
 	"github.com/miniruntime/miniruntime/runtime/nsenter"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -102,15 +101,22 @@ func (c *Container) create(b *Bundle, o CreateOptions, undo *undoStack) (*os.Pro
 	}
 	rec.Step("exec FIFO: init waits on it until start", trace.Quote("mkfifo", c.fifoPath()))
 
-	cg, err := cgroups.New(c.ID, b.Spec.Linux.CgroupsPath, b.Spec.Linux.Resources, cgroups.Options{Recorder: rec})
-	if err != nil {
-		return nil, err
+	job := startCgroupJob(c.ID, b.Spec.Linux, rec)
+	undo.push(job.undo)
+	born := false
+	select {
+	case <-job.done: // cgroup v2: the init is born in the cgroup
+		if job.err != nil {
+			job.started(0)
+			return nil, job.err
+		}
+		born = true
+	default:
 	}
-	undo.push(func() { cg.Delete() })
-	c.CgroupPath = cg.Path()
 
-	cmd, parentSock, held, err := c.initCommand(b, o, cg)
+	cmd, parentSock, held, err := c.initCommand(b, o, job, born)
 	if err != nil {
+		job.started(0)
 		return nil, err
 	}
 	defer parentSock.Close()
@@ -119,6 +125,7 @@ func (c *Container) create(b *Bundle, o CreateOptions, undo *undoStack) (*os.Pro
 		f.Close()
 	}
 	if err != nil {
+		job.started(0)
 		return nil, fmt.Errorf("start container init: %w", err)
 	}
 	undo.push(func() {
@@ -129,17 +136,17 @@ func (c *Container) create(b *Bundle, o CreateOptions, undo *undoStack) (*os.Pro
 		}
 	})
 	c.Pid = cmd.Process.Pid
+	job.started(c.Pid)
 	if _, c.StartTime, err = procStat(c.Pid); err != nil {
 		return nil, fmt.Errorf("container init %d: %w", c.Pid, err)
 	}
-	if cmd.SysProcAttr.UseCgroupFD {
-		rec.Stepf("", "init %d was born in cgroup %s (clone3 CLONE_INTO_CGROUP)", c.Pid, cg.Path())
-	} else if err := cg.Add(c.Pid); err != nil {
+	if born {
+		rec.Stepf("", "init %d was born in cgroup %s (clone3 CLONE_INTO_CGROUP)", c.Pid, job.cg.Path())
+	}
+	if err := c.handshake(b, o, parentSock, cmd, job); err != nil {
 		return nil, err
 	}
-	if err := c.handshake(b, o, parentSock, cmd); err != nil {
-		return nil, err
-	}
+	c.CgroupPath = job.cg.Path()
 	if o.PidFile != "" {
 		if err := writePidFile(o.PidFile, c.Pid); err != nil {
 			return nil, err
@@ -152,11 +159,11 @@ func (c *Container) create(b *Bundle, o CreateOptions, undo *undoStack) (*os.Pro
 }
 
 // handshake drives the init through the steps drawn in sync.go.
-func (c *Container) handshake(b *Bundle, o CreateOptions, sock *os.File, cmd *exec.Cmd) error {
+func (c *Container) handshake(b *Bundle, o CreateOptions, sock *os.File, cmd *exec.Cmd, job *cgroupJob) error {
 	cfg := initConfig{
 		ID: c.ID, Bundle: c.Bundle, Rootfs: c.Rootfs, StateDir: c.dir, HostPid: c.Pid,
 		Spec: b.Spec, NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring,
-		PreserveFDs: o.PreserveFDs, Trace: o.Trace.Enabled(),
+		PreserveFDs: o.PreserveFDs, Trace: o.Trace.Enabled(), TraceEpoch: o.Trace.Start().UnixNano(),
 	}
 	if o.ConsoleSocket != "" {
 		cfg.ConsoleFD = 3 + o.PreserveFDs + 1
@@ -175,6 +182,9 @@ func (c *Container) handshake(b *Bundle, o CreateOptions, sock *os.File, cmd *ex
 		}
 		switch m.Type {
 		case msgHooks:
+			if err := job.wait(); err != nil {
+				return c.initFailed(cmd, err)
+			}
 			st := c.State().State
 			st.Status = specs.StateCreated
 			st.Pid = c.Pid
@@ -210,7 +220,7 @@ func (c *Container) initFailed(cmd *exec.Cmd, err error) error {
 // namespaces to create as clone flags, the id maps of a user namespace, the
 // stdio, the preserved fds, the sync socket and the console socket. held are
 // files the parent needs only until the init has started.
-func (c *Container) initCommand(b *Bundle, o CreateOptions, cg *cgroups.Manager) (cmd *exec.Cmd, sock *os.File, held []*os.File, err error) {
+func (c *Container) initCommand(b *Bundle, o CreateOptions, job *cgroupJob, born bool) (cmd *exec.Cmd, sock *os.File, held []*os.File, err error) {
 	defer func() {
 		if err != nil {
 			for _, f := range held {
@@ -271,11 +281,17 @@ func (c *Container) initCommand(b *Bundle, o CreateOptions, cg *cgroups.Manager)
 		cmd.SysProcAttr.GidMappings = idMaps(b.Spec.Linux.GIDMappings)
 		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
 	}
-	if f, err := cg.FD(); err == nil {
-		cmd.SysProcAttr.UseCgroupFD = true
-		cmd.SysProcAttr.CgroupFD = int(f.Fd())
-		held = append(held, f)
+	if !born {
+		return cmd, parent, held, nil
 	}
+	f, err := job.cg.FD()
+	if err != nil {
+		parent.Close()
+		return nil, nil, held, err
+	}
+	held = append(held, f)
+	cmd.SysProcAttr.UseCgroupFD = true
+	cmd.SysProcAttr.CgroupFD = int(f.Fd())
 	return cmd, parent, held, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	goruntime "runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/miniruntime/miniruntime/cgroups"
 	"github.com/miniruntime/miniruntime/internal/trace"
@@ -40,7 +41,7 @@ func Init(preambleErr error) {
 	}
 	var rec *trace.Recorder
 	if cfg.Trace {
-		rec = trace.Stderr("init")
+		rec = trace.Since(os.Stderr, "init", time.Unix(0, cfg.TraceEpoch))
 	}
 	in := &initProc{cfg: &cfg, rec: rec, enc: enc, dec: dec, sock: sock}
 	err = preambleErr

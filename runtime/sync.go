@@ -53,6 +53,7 @@ type initConfig struct {
 	PreserveFDs  int         `json:"preserveFDs,omitempty"`
 	ConsoleFD    int         `json:"consoleFD,omitempty"` // fd of the connected console socket, 0 if none
 	Trace        bool        `json:"trace,omitempty"`
+	TraceEpoch   int64       `json:"traceEpoch,omitempty"` // the parent\'s trace clock, in Unix ns
 	// Exec is set for a process joining an existing container: no rootfs
 	// setup, no FIFO, straight to the process attributes and execve.
 	Exec bool `json:"exec,omitempty"`

@@ -2,6 +2,7 @@
 // line. `miniruntime init` (hidden) is the container init: the binary
 // re-executes itself inside the new namespaces, and that path is dispatched
 // here before any command-line parsing so that it stays cheap.
+//go:debug containermaxprocs=0
 package main
 
 import (

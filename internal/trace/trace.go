@@ -79,5 +79,19 @@ func needsQuote(r rune) bool {
 	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./=:,+@%", r))
 }
 
+// Since returns a recorder like New whose clock started at start, so that
+// the container init's steps line up with its parent's on one timeline.
+func Since(w io.Writer, who string, start time.Time) *Recorder {
+	return &Recorder{w: w, who: who, start: start}
+}
+
+// Start is when the recorder's clock started.
+func (r *Recorder) Start() time.Time {
+	if r == nil {
+		return time.Time{}
+	}
+	return r.start
+}
+
 // Stderr is a convenience for commands: a recorder on standard error.
 func Stderr(who string) *Recorder { return New(os.Stderr, who) }

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Times `miniruntime run` against `runc run` on the same busybox bundle
+# running /bin/true, alternating the two so that both see the same machine
+# state, and prints the medians and their ratio.
+#
+#   scripts/bench.sh [RUNS]        (default 100 runs of each)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs=${1:-100}
+mr=${MINIRUNTIME:-$PWD/bin/miniruntime}
+runc=${RUNC:-$(command -v runc || true)}
+[ -x "$mr" ] || { echo "bench: $mr not built (scripts/setup.sh)" >&2; exit 1; }
+[ -n "$runc" ] || { echo "bench: runc not installed (apt-get install runc)" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/miniruntime-bench.XXXXXX)
+cleanup() {
+  "$mr" --root "$work/mr-state" delete --force bench >/dev/null 2>&1 || true
+  "$runc" --root "$work/runc-state" delete --force bench >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+"$mr" bundle -b "$work/bundle" -- /bin/true
+cd "$work/bundle"
+
+# time_one CMD...: wall time of one run in microseconds.
+time_one() {
+  local t0 t1
+  t0=$(date +%s%N)
+  "$@" >/dev/null 2>&1 || { echo "bench: $* failed" >&2; exit 1; }
+  t1=$(date +%s%N)
+  echo $(( (t1 - t0) / 1000 ))
+}
+
+for _ in 1 2 3; do # warm-up: page cache, cgroup parents
+  time_one "$mr" --root "$work/mr-state" run bench >/dev/null
+  time_one "$runc" --root "$work/runc-state" run bench >/dev/null
+done
+: > "$work/mr.txt"; : > "$work/runc.txt"
+for ((i = 0; i < runs; i++)); do
+  time_one "$mr" --root "$work/mr-state" run bench >> "$work/mr.txt"
+  time_one "$runc" --root "$work/runc-state" run bench >> "$work/runc.txt"
+done
+
+median() { sort -n "$1" | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print int((a[NR/2]+a[NR/2+1])/2)}'; }
+m=$(median "$work/mr.txt"); r=$(median "$work/runc.txt")
+printf 'run of /bin/true, %d runs each, alternating\n' "$runs"
+printf '  miniruntime  median %6.2f ms\n' "$(awk -v x="$m" 'BEGIN{print x/1000}')"
+printf '  runc %-7s median %6.2f ms\n' "$("$runc" --version | awk 'NR==1{print $3}')" "$(awk -v x="$r" 'BEGIN{print x/1000}')"
+printf '  ratio miniruntime/runc: %.2f\n' "$(awk -v a="$m" -v b="$r" 'BEGIN{print a/b}')"
