@@ -1,7 +1,3 @@
-// The runtime sets no GOMAXPROCS of its own from cgroup limits: it runs for
-// milliseconds, and reading the cgroup files costs startup time.
-//go:debug containermaxprocs=0
-
 // Command miniruntime is a small OCI container runtime with runc's command
 // line. `miniruntime init` (hidden) is the container init: the binary
 // re-executes itself inside the new namespaces, and that path is dispatched
