@@ -13,26 +13,33 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/miniruntime/miniruntime/cgroups"
 	"github.com/miniruntime/miniruntime/internal/trace"
 	"github.com/miniruntime/miniruntime/runtime/nsenter"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
-// CreateOptions are runc's create flags plus where to record trace steps.
-type CreateOptions struct {
-	Root          string
-	ID            string
-	Bundle        string
+// ProcessIO is what a new container process (create's init, or exec's)
+// gets from its caller besides its config.
+type ProcessIO struct {
 	PidFile       string
 	ConsoleSocket string
-	NoPivot       bool
-	NoNewKeyring  bool
 	PreserveFDs   int
 	Trace         *trace.Recorder
-	// Stdin, Stdout and Stderr become the container's; nil means the
+	// Stdin, Stdout and Stderr become the process's; nil means the
 	// caller's own, handed over untouched as containerd and conmon expect.
 	Stdin, Stdout, Stderr *os.File
+}
+
+// CreateOptions are runc's create flags plus where to record trace steps.
+type CreateOptions struct {
+	ProcessIO
+	Root         string
+	ID           string
+	Bundle       string
+	NoPivot      bool
+	NoNewKeyring bool
 }
 
 // Create sets up a container from its bundle and leaves its init waiting for
@@ -100,6 +107,13 @@ func (c *Container) create(b *Bundle, o CreateOptions, undo *undoStack) (*os.Pro
 		return nil, fmt.Errorf("mkfifo %s: %w", c.fifoPath(), err)
 	}
 	rec.Step("exec FIFO: init waits on it until start", trace.Quote("mkfifo", c.fifoPath()))
+	// In a user namespace the init runs as the host uid that container
+	// root maps to, and must still be able to open the FIFO.
+	if uid, gid, ok := rootHostIDs(b.Spec.Linux); ok {
+		if err := os.Chown(c.fifoPath(), uid, gid); err != nil {
+			return nil, fmt.Errorf("chown %s: %w", c.fifoPath(), err)
+		}
+	}
 
 	job := startCgroupJob(c.ID, b.Spec.Linux, rec)
 	undo.push(job.undo)
@@ -114,7 +128,11 @@ func (c *Container) create(b *Bundle, o CreateOptions, undo *undoStack) (*os.Pro
 	default:
 	}
 
-	cmd, parentSock, held, err := c.initCommand(b, o, job, born)
+	var bornIn *cgroups.Manager
+	if born {
+		bornIn = job.cg
+	}
+	cmd, parentSock, held, err := initCommand(b.Spec, o.ProcessIO, bornIn)
 	if err != nil {
 		job.started(0)
 		return nil, err
@@ -220,7 +238,7 @@ func (c *Container) initFailed(cmd *exec.Cmd, err error) error {
 // namespaces to create as clone flags, the id maps of a user namespace, the
 // stdio, the preserved fds, the sync socket and the console socket. held are
 // files the parent needs only until the init has started.
-func (c *Container) initCommand(b *Bundle, o CreateOptions, job *cgroupJob, born bool) (cmd *exec.Cmd, sock *os.File, held []*os.File, err error) {
+func initCommand(s *specs.Spec, o ProcessIO, bornIn *cgroups.Manager) (cmd *exec.Cmd, sock *os.File, held []*os.File, err error) {
 	defer func() {
 		if err != nil {
 			for _, f := range held {
@@ -268,23 +286,27 @@ func (c *Container) initCommand(b *Bundle, o CreateOptions, job *cgroupJob, born
 		Stderr:     stdio(o.Stderr, os.Stderr),
 		ExtraFiles: extra,
 		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags: cloneFlags(b.Spec),
+			Cloneflags: cloneFlags(s),
 		},
 	}
-	for _, ns := range b.Spec.Linux.Namespaces {
+	for _, ns := range s.Linux.Namespaces {
 		if ns.Type == specs.UserNamespace && ns.Path != "" {
 			cmd.Env = append(cmd.Env, nsenter.Env(ns.Path))
 		}
 	}
-	if hasNewNamespace(b.Spec, specs.UserNamespace) {
-		cmd.SysProcAttr.UidMappings = idMaps(b.Spec.Linux.UIDMappings)
-		cmd.SysProcAttr.GidMappings = idMaps(b.Spec.Linux.GIDMappings)
+	if hasNewNamespace(s, specs.UserNamespace) {
+		cmd.SysProcAttr.UidMappings = idMaps(s.Linux.UIDMappings)
+		cmd.SysProcAttr.GidMappings = idMaps(s.Linux.GIDMappings)
 		cmd.SysProcAttr.GidMappingsEnableSetgroups = true
+		// Become the namespace's root before exec: the capabilities a
+		// process has after execve in a user namespace depend on being
+		// uid 0 there, and our host uid is not mapped in it.
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 	}
-	if !born {
+	if bornIn == nil {
 		return cmd, parent, held, nil
 	}
-	f, err := job.cg.FD()
+	f, err := bornIn.FD()
 	if err != nil {
 		parent.Close()
 		return nil, nil, held, err
@@ -327,4 +349,20 @@ func (u *undoStack) run() {
 		(*u)[i]()
 	}
 	*u = nil
+}
+
+// rootHostIDs are the host uid and gid that uid and gid 0 map to in a new
+// user namespace; ok is false without one.
+func rootHostIDs(l *specs.Linux) (uid, gid int, ok bool) {
+	hostOf := func(m []specs.LinuxIDMapping) (int, bool) {
+		for _, x := range m {
+			if x.ContainerID == 0 && x.Size > 0 {
+				return int(x.HostID), true
+			}
+		}
+		return 0, false
+	}
+	uid, uok := hostOf(l.UIDMappings)
+	gid, gok := hostOf(l.GIDMappings)
+	return uid, gid, uok && gok
 }

@@ -66,20 +66,32 @@ type initProc struct {
 	fifo int
 }
 
-func (in *initProc) run() error {
-	s := in.cfg.Spec
+// prepareProcess is the first thing any init does, for a container's
+// process or an exec'd one.
+func prepareProcess(p *specs.Process, rec *trace.Recorder) error {
 	// Not dumpable: other processes in the container cannot open our
 	// /proc/<pid>/ files (exe, fd, mem) while we still run the runtime's
 	// code. execve of the user process resets this.
 	if err := unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0); err != nil {
 		return fmt.Errorf("prctl(PR_SET_DUMPABLE): %w", err)
 	}
-	if s.Process != nil && s.Process.OOMScoreAdj != nil {
-		v := strconv.Itoa(*s.Process.OOMScoreAdj)
+	if p != nil && p.OOMScoreAdj != nil {
+		v := strconv.Itoa(*p.OOMScoreAdj)
 		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(v), 0); err != nil {
 			return fmt.Errorf("process.oomScoreAdj: %w", err)
 		}
-		in.rec.Step("set the OOM score adjustment", "echo "+v+" > /proc/self/oom_score_adj")
+		rec.Step("set the OOM score adjustment", "echo "+v+" > /proc/self/oom_score_adj")
+	}
+	return nil
+}
+
+func (in *initProc) run() error {
+	s := in.cfg.Spec
+	if in.cfg.Exec {
+		return in.runExec()
+	}
+	if err := prepareProcess(s.Process, in.rec); err != nil {
+		return err
 	}
 	f := &fs{rec: in.rec, rootfs: in.cfg.Rootfs}
 	ownMountNS := hasNamespace(s, specs.MountNamespace)

@@ -103,8 +103,26 @@ func (c *Container) Start(rec *trace.Recorder) error {
 	os.Remove(c.fifoPath())
 	waitExec(r)
 	state.Status = specs.StateRunning
-	runHooksWarn(rec, "poststart", hooksOf(spec, "poststart"), state)
+	if post := hooksOf(spec, "poststart"); len(post) > 0 {
+		settle(c.Pid, 50*time.Millisecond)
+		runHooksWarn(rec, "poststart", post, state)
+	}
 	return nil
+}
+
+// settle gives a process that has just been executed its first run: it
+// waits until the process sleeps, stops or exits, at most max. poststart
+// hooks then see a process that has really begun (and the OCI validation
+// suite checks that the process's first output comes before the hook's).
+func settle(pid int, max time.Duration) {
+	deadline := time.Now().Add(max)
+	for time.Now().Before(deadline) {
+		st, _, err := procStat(pid)
+		if err != nil || st != 'R' {
+			return
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
 }
 
 // waitExec waits, bounded, until the init has closed its end of the exec

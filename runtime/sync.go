@@ -57,4 +57,7 @@ type initConfig struct {
 	// Exec is set for a process joining an existing container: no rootfs
 	// setup, no FIFO, straight to the process attributes and execve.
 	Exec bool `json:"exec,omitempty"`
+	// ExecMountNS is the container's mount namespace, which an exec'd
+	// process enters itself.
+	ExecMountNS string `json:"execMountNS,omitempty"`
 }

@@ -31,9 +31,11 @@ func (cf *createFlags) register(c *cobra.Command) {
 
 func (cf *createFlags) options(id, who string) runtime.CreateOptions {
 	return runtime.CreateOptions{
-		Root: g.root, ID: id, Bundle: cf.bundle, PidFile: cf.pidFile, ConsoleSocket: cf.consoleSocket,
-		NoPivot: cf.noPivot, NoNewKeyring: cf.noNewKeyring, PreserveFDs: cf.preserveFDs,
-		Trace: g.recorder(who),
+		ProcessIO: runtime.ProcessIO{
+			PidFile: cf.pidFile, ConsoleSocket: cf.consoleSocket, PreserveFDs: cf.preserveFDs,
+			Trace: g.recorder(who),
+		},
+		Root: g.root, ID: id, Bundle: cf.bundle, NoPivot: cf.noPivot, NoNewKeyring: cf.noNewKeyring,
 	}
 }
 

@@ -56,7 +56,9 @@ func newRoot() *cobra.Command {
 	f.BoolVar(&g.debug, "debug", false, "log trace steps at debug level")
 	f.BoolVar(&g.systemdCgroup, "systemd-cgroup", false, "manage cgroups through systemd (slice:prefix:name paths)")
 	f.BoolVar(&g.trace, "trace", false, "print every kernel-facing step with its shell equivalent on stderr")
-	root.AddCommand(createCmd(), startCmd(), stateCmd(), killCmd(), deleteCmd(), runCmd(), listCmd(), specCmd(), bundleCmd())
+	root.AddCommand(createCmd(), startCmd(), stateCmd(), killCmd(), deleteCmd(), runCmd(), listCmd(), specCmd(), bundleCmd(),
+		execCmd(), pauseCmd(), resumeCmd(), psCmd(), updateCmd(), eventsCmd(), featuresCmd())
+	root.AddCommand(qosCmd())
 	return root
 }
 

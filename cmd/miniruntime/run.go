@@ -1,8 +1,11 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/miniruntime/miniruntime/runtime"
@@ -36,15 +39,32 @@ func runCmd() *cobra.Command {
 // run is create + start + wait. The runtime stays the init's parent, so it
 // reaps it directly and forwards the signals it receives to it.
 func run(o runtime.CreateOptions, detach bool) (int, error) {
-	// Take signals before the init exists, so none is lost in between.
-	sigs := make(chan os.Signal, 16)
-	if !detach {
-		signal.Notify(sigs)
-		defer signal.Stop(sigs)
+	var relay *ttyRelay
+	if o.ConsoleSocket == "" && wantsTerminal(o.Bundle) {
+		if detach {
+			return 0, fmt.Errorf("process.terminal with --detach needs --console-socket to receive the terminal")
+		}
+		var err error
+		if relay, err = newTTYRelay(); err != nil {
+			return 0, err
+		}
+		defer relay.close()
+		o.ConsoleSocket = relay.socketPath()
 	}
+	// Take signals before the init exists, so none is lost in between.
+	sigs := forwardSignals(!detach)
+	defer stopForwarding(sigs)
 	c, proc, err := runtime.Create(o)
 	if err != nil {
 		return 0, err
+	}
+	var ttyDone <-chan struct{}
+	if relay != nil {
+		if err := relay.receive(); err != nil {
+			c.Delete(true, o.Trace)
+			return 0, err
+		}
+		ttyDone = relay.attach()
 	}
 	if err := c.Start(o.Trace); err != nil {
 		c.Delete(true, o.Trace)
@@ -53,26 +73,68 @@ func run(o runtime.CreateOptions, detach bool) (int, error) {
 	if detach {
 		return 0, nil
 	}
-	done := make(chan *os.ProcessState, 1)
-	go func() {
-		st, _ := proc.Wait()
-		done <- st
-	}()
-	var st *os.ProcessState
-	for st == nil {
-		select {
-		case st = <-done:
-		case s := <-sigs:
-			if s == unix.SIGCHLD || s == unix.SIGURG || s == unix.SIGPIPE {
-				continue
-			}
-			proc.Signal(s)
-		}
+	st := waitForwarding(proc, sigs)
+	if ttyDone != nil {
+		<-ttyDone
 	}
 	if err := c.Delete(true, o.Trace); err != nil {
 		return 0, err
 	}
 	return exitStatus(st), nil
+}
+
+// wantsTerminal peeks at process.terminal in the bundle's config.json; a
+// full parse and validation follows in Create.
+func wantsTerminal(bundle string) bool {
+	raw, err := os.ReadFile(filepath.Join(bundle, "config.json"))
+	if err != nil {
+		return false
+	}
+	var peek struct {
+		Process *struct {
+			Terminal bool `json:"terminal"`
+		} `json:"process"`
+	}
+	return json.Unmarshal(raw, &peek) == nil && peek.Process != nil && peek.Process.Terminal
+}
+
+// forwardSignals starts catching every signal (when on), so that they can
+// be passed to the container's process instead of ending the runtime.
+func forwardSignals(on bool) chan os.Signal {
+	if !on {
+		return nil
+	}
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs)
+	return sigs
+}
+
+func stopForwarding(sigs chan os.Signal) {
+	if sigs != nil {
+		signal.Stop(sigs)
+	}
+}
+
+// waitForwarding waits for proc, passing on every signal the runtime gets
+// except those that concern the runtime itself.
+func waitForwarding(proc *os.Process, sigs chan os.Signal) *os.ProcessState {
+	done := make(chan *os.ProcessState, 1)
+	go func() {
+		st, _ := proc.Wait()
+		done <- st
+	}()
+	for {
+		select {
+		case st := <-done:
+			return st
+		case s := <-sigs:
+			switch s {
+			case unix.SIGCHLD, unix.SIGURG, unix.SIGPIPE, unix.SIGWINCH:
+				continue
+			}
+			proc.Signal(s)
+		}
+	}
 }
 
 // exitStatus is the shell's convention: the status, or 128+signal.

@@ -1,0 +1,163 @@
+package runtime
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+
+	"github.com/miniruntime/miniruntime/cgroups"
+	"github.com/miniruntime/miniruntime/internal/trace"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// Exec starts an additional process in a created or running container: it
+// joins every namespace of the container's init (the user namespace
+// included, through the init's C preamble), its cgroup, and gets the
+// process's user, capabilities, rlimits, no_new_privs and the container's
+// seccomp filter. It returns once the process exists and the pid file is
+// written; the caller waits for it or, detached, leaves it to its
+// subreaper.
+func (c *Container) Exec(p *specs.Process, o ProcessIO) (*os.Process, error) {
+	switch st := c.Status(); st {
+	case Created, Running:
+	default:
+		return nil, fmt.Errorf("cannot exec in a %s container", st)
+	}
+	spec, err := c.Spec()
+	if err != nil {
+		return nil, err
+	}
+	es, mountNS := execSpec(spec, p, c.Pid)
+	if err := validateProcess(es); err != nil {
+		return nil, err
+	}
+	if p.Terminal != (o.ConsoleSocket != "") {
+		return nil, errors.New("process.terminal and --console-socket must be given together")
+	}
+	cg, err := c.cgroup(o.Trace)
+	if err != nil {
+		return nil, err
+	}
+	var bornIn *cgroups.Manager
+	if cg.Mode() == cgroups.Unified {
+		bornIn = cg
+	}
+	cmd, sock, held, err := initCommand(es, o, bornIn)
+	if err != nil {
+		return nil, err
+	}
+	defer sock.Close()
+	err = startInit(cmd, es, o.Trace)
+	for _, f := range held {
+		f.Close()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("start exec process: %w", err)
+	}
+	if bornIn == nil {
+		if err := cg.Add(cmd.Process.Pid); err != nil {
+			return nil, killed(cmd, err)
+		}
+	}
+	cfg := initConfig{
+		ID: c.ID, Bundle: c.Bundle, Rootfs: c.Rootfs, StateDir: c.dir, HostPid: cmd.Process.Pid,
+		Spec: es, PreserveFDs: o.PreserveFDs, Trace: o.Trace.Enabled(),
+		TraceEpoch: o.Trace.Start().UnixNano(), Exec: true, ExecMountNS: mountNS,
+	}
+	if o.ConsoleSocket != "" {
+		cfg.ConsoleFD = 3 + o.PreserveFDs + 1
+	}
+	if err := json.NewEncoder(sock).Encode(cfg); err != nil {
+		return nil, killed(cmd, fmt.Errorf("send config to exec process: %w", err))
+	}
+	var m syncMsg
+	if err := json.NewDecoder(sock).Decode(&m); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = errors.New("exec process exited during setup")
+		}
+		return nil, killed(cmd, err)
+	}
+	if m.Type != msgReady {
+		return nil, killed(cmd, errors.New(m.Error))
+	}
+	if o.PidFile != "" {
+		if err := writePidFile(o.PidFile, cmd.Process.Pid); err != nil {
+			return nil, killed(cmd, err)
+		}
+	}
+	return cmd.Process, nil
+}
+
+func killed(cmd *exec.Cmd, err error) error {
+	cmd.Process.Kill()
+	cmd.Wait()
+	return err
+}
+
+// execSpec is the container's config with p as its process and every
+// namespace replaced by the init's, so that startInit joins them all,
+// except the mount namespace, returned separately: the process is executed
+// from this binary's handle in the caller's mount namespace (the container
+// may have no /proc to reach it by) and enters the container's mount
+// namespace itself (runExec).
+func execSpec(s *specs.Spec, p *specs.Process, initPid int) (*specs.Spec, string) {
+	es := *s
+	es.Process = p
+	l := *s.Linux
+	l.Namespaces = nil
+	mountNS := ""
+	for _, ns := range s.Linux.Namespaces {
+		path := "/proc/" + strconv.Itoa(initPid) + "/ns/" + nsFlags[ns.Type].proc
+		if ns.Type == specs.MountNamespace {
+			mountNS = path
+			continue
+		}
+		l.Namespaces = append(l.Namespaces, specs.LinuxNamespace{Type: ns.Type, Path: path})
+	}
+	// The id maps belong to the user namespace being joined, not to us.
+	l.UIDMappings, l.GIDMappings = nil, nil
+	es.Linux = &l
+	return &es, mountNS
+}
+
+// runExec is the init's side of Exec: no rootfs to build, only the process.
+func (in *initProc) runExec() error {
+	s := in.cfg.Spec
+	if err := prepareProcess(s.Process, in.rec); err != nil {
+		return err
+	}
+	if in.cfg.ExecMountNS != "" {
+		// This thread is locked (Init) and is the one that will execve:
+		// it alone enters the container's mount namespace, which needs an
+		// fs_struct of its own first.
+		if err := unix.Unshare(unix.CLONE_FS); err != nil {
+			return fmt.Errorf("unshare(CLONE_FS): %w", err)
+		}
+		if err := setnsPath(in.cfg.ExecMountNS, unix.CLONE_NEWNS); err != nil {
+			return fmt.Errorf("join the container's mount namespace: %w", err)
+		}
+		in.rec.Step("join the mount namespace", trace.Quote("nsenter", "--mount="+in.cfg.ExecMountNS))
+	}
+	var console *os.File
+	var err error
+	if in.cfg.ConsoleFD != 0 {
+		if console, err = in.setupConsole(); err != nil {
+			return err
+		}
+	}
+	exe, err := lookPath(s.Process)
+	if err != nil {
+		return err
+	}
+	if err := in.send(msgReady); err != nil {
+		return err
+	}
+	in.sock.Close()
+	in.sock = nil
+	return execProcess(s, exe, in.cfg.PreserveFDs, console, in.rec)
+}
