@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/miniruntime/miniruntime/internal/trace"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -17,6 +18,13 @@ import (
 // runc builds: a tmpfs holding one bind mount per hierarchy, each showing
 // only the container's own cgroup.
 func (f *fs) mountCgroup(m specs.Mount, o mountOpts, mode string) error {
+	// The view depends on the cgroup this process is in: the parent must
+	// have finished moving it there.
+	if f.beforeCgroup != nil {
+		if err := f.beforeCgroup(); err != nil {
+			return err
+		}
+	}
 	target, err := f.target(m.Destination, true)
 	if err != nil {
 		return err
@@ -42,30 +50,28 @@ func (f *fs) mountCgroup(m specs.Mount, o mountOpts, mode string) error {
 		if err != nil {
 			return err
 		}
-		shown := filepath.Join(m.Destination, h.name)
-		err = f.mount(src, procFD(sub), "", unix.MS_BIND|unix.MS_REC, "", shown)
+		err = f.mount(src, procFD(sub), "", unix.MS_BIND|unix.MS_REC, "", filepath.Join(m.Destination, h.name))
 		sub.Close()
 		if err != nil {
 			return err
 		}
-		if err := f.remountPath(shown, o.flags|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC); err != nil {
-			return err
-		}
 	}
-	if o.flags&unix.MS_RDONLY != 0 {
-		return f.remountPath(m.Destination, unix.MS_RDONLY|unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC)
-	}
-	return nil
-}
-
-// remountPath remounts the mount at dest (inside the rootfs) with flags.
-func (f *fs) remountPath(dest string, flags uintptr) error {
-	top, err := f.target(dest, true)
+	// One recursive attribute change covers the tmpfs and every bind in it.
+	top, err := f.target(m.Destination, true)
 	if err != nil {
 		return err
 	}
 	defer top.Close()
-	return f.remount(procFD(top), dest, flags)
+	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}
+	if o.flags&unix.MS_RDONLY != 0 {
+		attr.Attr_set |= unix.MOUNT_ATTR_RDONLY
+	}
+	if err := unix.MountSetattr(int(top.Fd()), "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr); err != nil {
+		return fmt.Errorf("mount_setattr %s: %w", m.Destination, err)
+	}
+	f.rec.Step("make "+m.Destination+" and the hierarchies in it read-only, nosuid, nodev, noexec",
+		trace.Quote("mount", "-o", "remount,bind,ro,nosuid,nodev,noexec", "--make-rshared-attrs", m.Destination))
+	return nil
 }
 
 type hierarchy struct {

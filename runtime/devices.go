@@ -3,7 +3,6 @@ package runtime
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/miniruntime/miniruntime/internal/trace"
@@ -38,8 +37,24 @@ func (f *fs) createDevices(s *specs.Spec, inUserNS bool) error {
 	for _, d := range s.Linux.Devices {
 		devs = replaceDevice(devs, d)
 	}
+	// Most nodes live directly in /dev: resolve it once.
+	dev, err := f.openDir("/dev")
+	if err != nil {
+		return fmt.Errorf("/dev: %w", err)
+	}
+	defer unix.Close(dev)
 	for i, d := range devs {
-		if err := f.createDevice(d, inUserNS); err != nil {
+		dirfd := dev
+		if filepath.Dir(d.Path) != "/dev" {
+			if dirfd, err = f.openDir(filepath.Dir(d.Path)); err != nil {
+				return fmt.Errorf("linux.devices %s: %w", d.Path, err)
+			}
+		}
+		err := f.createDevice(dirfd, d, inUserNS)
+		if dirfd != dev {
+			unix.Close(dirfd)
+		}
+		if err != nil {
 			if i < len(defaultDevices) {
 				return fmt.Errorf("default device %s: %w", d.Path, err)
 			}
@@ -47,11 +62,23 @@ func (f *fs) createDevices(s *specs.Spec, inUserNS bool) error {
 		}
 	}
 	for _, l := range devSymlinks {
-		if err := f.symlink(l[0], l[1]); err != nil {
-			return err
+		if err := unix.Symlinkat(l[0], dev, filepath.Base(l[1])); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("symlink %s: %w", l[1], err)
 		}
+		f.rec.Step("link "+l[1], trace.Quote("ln", "-s", l[0], l[1]))
 	}
 	return nil
+}
+
+// openDir makes a directory inside the rootfs (resolved safely, see
+// target) and opens it for *at system calls.
+func (f *fs) openDir(path string) (int, error) {
+	h, err := f.target(path, true)
+	if err != nil {
+		return -1, err
+	}
+	defer h.Close()
+	return unix.Open(procFD(h), unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
 }
 
 // replaceDevice lets linux.devices override a default device of the same path.
@@ -65,17 +92,7 @@ func replaceDevice(devs []specs.LinuxDevice, d specs.LinuxDevice) []specs.LinuxD
 	return append(devs, d)
 }
 
-func (f *fs) createDevice(d specs.LinuxDevice, inUserNS bool) error {
-	dir, err := f.target(filepath.Dir(d.Path), true)
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	dirfd, err := unix.Open(procFD(dir), unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(dirfd)
+func (f *fs) createDevice(dirfd int, d specs.LinuxDevice, inUserNS bool) error {
 	name := filepath.Base(d.Path)
 	if inUserNS {
 		return f.bindDevice(dirfd, d)
@@ -96,7 +113,7 @@ func (f *fs) createDevice(d specs.LinuxDevice, inUserNS bool) error {
 	// Replace whatever is there (an image may ship its own /dev entries).
 	_ = unix.Unlinkat(dirfd, name, 0)
 	old := unix.Umask(0)
-	err = unix.Mknodat(dirfd, name, typ|mode, int(unix.Mkdev(uint32(d.Major), uint32(d.Minor))))
+	err := unix.Mknodat(dirfd, name, typ|mode, int(unix.Mkdev(uint32(d.Major), uint32(d.Minor))))
 	unix.Umask(old)
 	if err != nil {
 		return fmt.Errorf("mknod: %w", err)
@@ -132,22 +149,4 @@ func (f *fs) bindDevice(dirfd int, d specs.LinuxDevice) error {
 	}
 	defer tgt.Close()
 	return f.mount(d.Path, procFD(tgt), "", unix.MS_BIND, "", d.Path)
-}
-
-func (f *fs) symlink(target, link string) error {
-	dir, err := f.target(filepath.Dir(link), true)
-	if err != nil {
-		return err
-	}
-	defer dir.Close()
-	dirfd, err := unix.Open(procFD(dir), unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	defer unix.Close(dirfd)
-	if err := unix.Symlinkat(target, dirfd, filepath.Base(link)); err != nil && !errors.Is(err, os.ErrExist) {
-		return fmt.Errorf("symlink %s: %w", link, err)
-	}
-	f.rec.Step("link "+link, trace.Quote("ln", "-s", target, link))
-	return nil
 }

@@ -58,12 +58,13 @@ func Init(preambleErr error) {
 }
 
 type initProc struct {
-	cfg  *initConfig
-	rec  *trace.Recorder
-	enc  *json.Encoder
-	dec  *json.Decoder
-	sock *os.File // nil once create has returned
-	fifo int
+	cfg    *initConfig
+	rec    *trace.Recorder
+	enc    *json.Encoder
+	dec    *json.Decoder
+	sock   *os.File // nil once create has returned
+	fifo   int
+	joined bool // the parent has put us in our cgroup (joinedCgroup)
 }
 
 // prepareProcess is the first thing any init does, for a container's
@@ -93,7 +94,7 @@ func (in *initProc) run() error {
 	if err := prepareProcess(s.Process, in.rec); err != nil {
 		return err
 	}
-	f := &fs{rec: in.rec, rootfs: in.cfg.Rootfs}
+	f := &fs{rec: in.rec, rootfs: in.cfg.Rootfs, beforeCgroup: in.joinedCgroup}
 	ownMountNS := hasNamespace(s, specs.MountNamespace)
 	if err := f.prepareRoot(s, ownMountNS); err != nil {
 		return err
@@ -105,10 +106,7 @@ func (in *initProc) run() error {
 	if err := f.createDevices(s, hasNamespace(s, specs.UserNamespace)); err != nil {
 		return err
 	}
-	if err := in.send(msgHooks); err != nil {
-		return err
-	}
-	if err := in.wait(msgContinue); err != nil {
+	if err := in.joinedCgroup(); err != nil {
 		return err
 	}
 	if err := runHooks(in.rec, "createContainer", hooksOf(s, "createContainer"), in.hookState(specs.StateCreated)); err != nil {
@@ -177,6 +175,24 @@ func (in *initProc) run() error {
 		return err
 	}
 	return execProcess(s, exe, in.cfg.PreserveFDs, console, in.rec)
+}
+
+// joinedCgroup waits, once, until the parent has put this process in its
+// cgroup and run the createRuntime hooks. It happens before the first
+// cgroup mount, or else after all mounts: as late as possible, because on
+// cgroup v1 the parent may still be waiting for the kernel.
+func (in *initProc) joinedCgroup() error {
+	if in.joined {
+		return nil
+	}
+	if err := in.send(msgHooks); err != nil {
+		return err
+	}
+	if err := in.wait(msgContinue); err != nil {
+		return err
+	}
+	in.joined = true
+	return nil
 }
 
 func (in *initProc) send(t string) error {

@@ -18,6 +18,9 @@ type fs struct {
 	rec    *trace.Recorder
 	rootfs string
 	root   *os.File // O_PATH handle on rootfs: every target is resolved inside it
+	// beforeCgroup runs before the first cgroup mount: the container's view
+	// of the cgroup tree needs the init to be in its cgroup already.
+	beforeCgroup func() error
 }
 
 // mount is mount(2) with a trace line that reads as mount(8).
