@@ -182,6 +182,7 @@ func (c *Container) handshake(b *Bundle, o CreateOptions, sock *os.File, cmd *ex
 		ID: c.ID, Bundle: c.Bundle, Rootfs: c.Rootfs, StateDir: c.dir, HostPid: c.Pid,
 		Spec: b.Spec, NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring,
 		PreserveFDs: o.PreserveFDs, Trace: o.Trace.Enabled(), TraceEpoch: o.Trace.Start().UnixNano(),
+		CgroupNS: cgroupNS(b.Spec, cmd.SysProcAttr.UseCgroupFD),
 	}
 	if o.ConsoleSocket != "" {
 		cfg.ConsoleFD = 3 + o.PreserveFDs + 1
@@ -304,6 +305,8 @@ func initCommand(s *specs.Spec, o ProcessIO, bornIn *cgroups.Manager) (cmd *exec
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 	}
 	if bornIn == nil {
+		// The init makes its cgroup namespace itself, once in its cgroup.
+		cmd.SysProcAttr.Cloneflags &^= unix.CLONE_NEWCGROUP
 		return cmd, parent, held, nil
 	}
 	f, err := bornIn.FD()

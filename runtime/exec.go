@@ -68,6 +68,7 @@ func (c *Container) Exec(p *specs.Process, o ProcessIO) (*os.Process, error) {
 		ID: c.ID, Bundle: c.Bundle, Rootfs: c.Rootfs, StateDir: c.dir, HostPid: cmd.Process.Pid,
 		Spec: es, PreserveFDs: o.PreserveFDs, Trace: o.Trace.Enabled(),
 		TraceEpoch: o.Trace.Start().UnixNano(), Exec: true, ExecMountNS: mountNS,
+		CgroupNS: cgroupNS(es, false),
 	}
 	if o.ConsoleSocket != "" {
 		cfg.ConsoleFD = 3 + o.PreserveFDs + 1
@@ -129,6 +130,9 @@ func execSpec(s *specs.Spec, p *specs.Process, initPid int) (*specs.Spec, string
 func (in *initProc) runExec() error {
 	s := in.cfg.Spec
 	if err := prepareProcess(s.Process, in.rec); err != nil {
+		return err
+	}
+	if err := enterCgroupNS(in.cfg.CgroupNS, in.rec); err != nil {
 		return err
 	}
 	if in.cfg.ExecMountNS != "" {

@@ -192,7 +192,7 @@ func (in *initProc) joinedCgroup() error {
 		return err
 	}
 	in.joined = true
-	return nil
+	return enterCgroupNS(in.cfg.CgroupNS, in.rec)
 }
 
 func (in *initProc) send(t string) error {

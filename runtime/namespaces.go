@@ -95,8 +95,11 @@ func startInit(cmd *exec.Cmd, s *specs.Spec, rec *trace.Recorder) error {
 
 func enterAndStart(cmd *exec.Cmd, s *specs.Spec, joins []specs.LinuxNamespace, newTime bool, rec *trace.Recorder) error {
 	for _, ns := range joins {
-		if ns.Type == specs.UserNamespace {
+		switch ns.Type {
+		case specs.UserNamespace:
 			continue // joined by the init's preamble
+		case specs.CgroupNamespace:
+			continue // joined by the init once it is in its cgroup (cgroupNS)
 		}
 		if ns.Type == specs.MountNamespace {
 			// setns into a mount namespace needs an fs_struct of our own;
@@ -178,4 +181,48 @@ func traceClone(rec *trace.Recorder, s *specs.Spec) {
 	}
 	words = append(words, "miniruntime", "init")
 	rec.Step("clone the init into new namespaces: "+strings.Join(names, ","), trace.Quote(words...))
+}
+
+// cgroupNS says how the init enters its cgroup namespace, for initConfig:
+// "" when clone(2) already made it (or there is none), "new" to unshare one,
+// or the path of one to join.
+//
+// A cgroup namespace is rooted at the cgroup its creator is in, so it must
+// be made after the init is in its own cgroup. On cgroup v2 the init is
+// born there (CLONE_INTO_CGROUP) and clone can make it; on v1 the init is
+// moved in later and unshares it itself. Joining an existing one must also
+// wait: with nsdelegate, a process inside a cgroup namespace cannot be
+// placed in a cgroup, or clone into one, outside its view.
+func cgroupNS(s *specs.Spec, born bool) string {
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type != specs.CgroupNamespace {
+			continue
+		}
+		if ns.Path != "" {
+			return ns.Path
+		}
+		if !born {
+			return "new"
+		}
+	}
+	return ""
+}
+
+// enterCgroupNS is the init's half of cgroupNS, on its locked thread.
+func enterCgroupNS(how string, rec *trace.Recorder) error {
+	switch how {
+	case "":
+		return nil
+	case "new":
+		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
+			return fmt.Errorf("linux.namespaces cgroup: unshare: %w", err)
+		}
+		rec.Step("new cgroup namespace, rooted at the container's cgroup", "unshare --cgroup")
+		return nil
+	}
+	if err := setnsPath(how, unix.CLONE_NEWCGROUP); err != nil {
+		return fmt.Errorf("linux.namespaces cgroup: %w", err)
+	}
+	rec.Step("join the cgroup namespace", trace.Quote("nsenter", "--cgroup="+how))
+	return nil
 }

@@ -57,6 +57,8 @@ type initConfig struct {
 	// Exec is set for a process joining an existing container: no rootfs
 	// setup, no FIFO, straight to the process attributes and execve.
 	Exec bool `json:"exec,omitempty"`
+	// CgroupNS is how the init enters its cgroup namespace (see cgroupNS).
+	CgroupNS string `json:"cgroupNS,omitempty"`
 	// ExecMountNS is the container's mount namespace, which an exec'd
 	// process enters itself.
 	ExecMountNS string `json:"execMountNS,omitempty"`

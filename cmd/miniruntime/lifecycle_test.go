@@ -259,3 +259,26 @@ func TestList(t *testing.T) {
 		t.Fatalf("list: %q", out)
 	}
 }
+
+// A cgroup namespace is rooted at the container's own cgroup: inside, every
+// hierarchy reads "/".
+func TestCgroupNamespaceRootedAtContainer(t *testing.T) {
+	e := newEnv(t)
+	if !hasNS(e.spec, specs.CgroupNamespace) {
+		e.spec.Linux.Namespaces = append(e.spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.CgroupNamespace})
+	}
+	e.spec.Process.Args = []string{"sh", "-c", "cut -d: -f3 /proc/self/cgroup | sort -u"}
+	r := e.run("cgns")
+	if r.code != 0 || r.stdout != "/\n" {
+		t.Fatalf("exit %d, cgroup paths inside %q (want only /), stderr %q", r.code, r.stdout, r.stderr)
+	}
+}
+
+func hasNS(s *specs.Spec, t specs.LinuxNamespaceType) bool {
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type == t {
+			return true
+		}
+	}
+	return false
+}
