@@ -40,6 +40,9 @@ type CreateOptions struct {
 	Bundle       string
 	NoPivot      bool
 	NoNewKeyring bool
+	// Networks and Ports (--net, -p) are added to the config's
+	// miniruntime.network and miniruntime.ports annotations.
+	Networks, Ports []string
 }
 
 // Create sets up a container from its bundle and leaves its init waiting for
@@ -52,6 +55,12 @@ func Create(o CreateOptions) (*Container, *os.Process, error) {
 	b, err := LoadBundle(o.Bundle)
 	if err != nil {
 		return nil, nil, err
+	}
+	if len(o.Networks) > 0 || len(o.Ports) > 0 {
+		addNetworkAnnotations(b.Spec, o.Networks, o.Ports)
+		if b.Raw, err = json.Marshal(b.Spec); err != nil {
+			return nil, nil, err
+		}
 	}
 	if err := Validate(b); err != nil {
 		return nil, nil, err
@@ -112,6 +121,13 @@ func (c *Container) create(b *Bundle, o CreateOptions, undo *undoStack) (*os.Pro
 	if uid, gid, ok := rootHostIDs(b.Spec.Linux); ok {
 		if err := os.Chown(c.fifoPath(), uid, gid); err != nil {
 			return nil, fmt.Errorf("chown %s: %w", c.fifoPath(), err)
+		}
+	}
+
+	if req, _ := parseNetworkRequest(b.Spec); req != nil {
+		undo.push(func() { c.detachNetworks(rec) })
+		if err := c.allocateNetworks(req, b.Spec, rec); err != nil {
+			return nil, err
 		}
 	}
 
@@ -202,6 +218,9 @@ func (c *Container) handshake(b *Bundle, o CreateOptions, sock *os.File, cmd *ex
 		switch m.Type {
 		case msgHooks:
 			if err := job.wait(); err != nil {
+				return c.initFailed(cmd, err)
+			}
+			if err := c.attachNetworks(o.Trace); err != nil {
 				return c.initFailed(cmd, err)
 			}
 			st := c.State().State

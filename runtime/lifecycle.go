@@ -223,6 +223,9 @@ func (c *Container) destroy(spec *specs.Spec, rec *trace.Recorder) error {
 			return err
 		}
 	}
+	if err := c.detachNetworks(rec); err != nil {
+		return fmt.Errorf("release networks: %w", err)
+	}
 	state := c.State().State
 	state.Status = specs.StateStopped
 	if err := os.RemoveAll(c.dir); err != nil {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/miniruntime/miniruntime/netns"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -51,6 +52,9 @@ type Container struct {
 	// own: its mounts under the rootfs live in the caller's namespace and
 	// are removed at delete.
 	HostMounts bool `json:"hostMounts,omitempty"`
+	// Networks are the container's network attachments (addresses, veth,
+	// published ports), released at delete.
+	Networks []*netns.Attachment `json:"networks,omitempty"`
 
 	dir string // <root>/<id>
 }

@@ -41,6 +41,9 @@ func Validate(b *Bundle) error {
 	if err := validateLinux(s); err != nil {
 		return err
 	}
+	if _, err := parseNetworkRequest(s); err != nil {
+		return err
+	}
 	if s.Hostname != "" && !hasNamespace(s, specs.UTSNamespace) {
 		return fieldErr("hostname", "cannot be set without a uts namespace")
 	}

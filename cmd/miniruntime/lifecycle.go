@@ -17,6 +17,7 @@ type createFlags struct {
 	bundle, pidFile, consoleSocket string
 	noPivot, noNewKeyring          bool
 	preserveFDs                    int
+	nets, ports                    []string
 }
 
 func (cf *createFlags) register(c *cobra.Command) {
@@ -27,6 +28,8 @@ func (cf *createFlags) register(c *cobra.Command) {
 	f.BoolVar(&cf.noPivot, "no-pivot", false, "use MS_MOVE and chroot instead of pivot_root (rootfs on a ramfs)")
 	f.BoolVar(&cf.noNewKeyring, "no-new-keyring", false, "keep the caller's session keyring")
 	f.IntVar(&cf.preserveFDs, "preserve-fds", 0, "pass this many fds after stdio (3, 4, ...) to the container")
+	f.StringArrayVar(&cf.nets, "net", nil, "join this network (repeatable; writes the miniruntime.network annotation)")
+	f.StringArrayVarP(&cf.ports, "publish", "p", nil, "publish [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|udp] (writes miniruntime.ports)")
 }
 
 func (cf *createFlags) options(id, who string) runtime.CreateOptions {
@@ -36,6 +39,7 @@ func (cf *createFlags) options(id, who string) runtime.CreateOptions {
 			Trace: g.recorder(who),
 		},
 		Root: g.root, ID: id, Bundle: cf.bundle, NoPivot: cf.noPivot, NoNewKeyring: cf.noNewKeyring,
+		Networks: cf.nets, Ports: cf.ports,
 	}
 }
 

@@ -57,7 +57,7 @@ func newRoot() *cobra.Command {
 	f.BoolVar(&g.systemdCgroup, "systemd-cgroup", false, "manage cgroups through systemd (slice:prefix:name paths)")
 	f.BoolVar(&g.trace, "trace", false, "print every kernel-facing step with its shell equivalent on stderr")
 	root.AddCommand(createCmd(), startCmd(), stateCmd(), killCmd(), deleteCmd(), runCmd(), listCmd(), specCmd(), bundleCmd(),
-		execCmd(), pauseCmd(), resumeCmd(), psCmd(), updateCmd(), eventsCmd(), featuresCmd())
+		execCmd(), pauseCmd(), resumeCmd(), psCmd(), updateCmd(), eventsCmd(), featuresCmd(), networkCmd())
 	root.AddCommand(qosCmd())
 	return root
 }
@@ -140,7 +140,7 @@ func execute(args []string) int {
 	}
 	msg := "miniruntime"
 	if cmd != nil && cmd != root {
-		msg += " " + cmd.Name()
+		msg = cmd.CommandPath() // "miniruntime network create"
 		if id := idArg(cmd); id != "" {
 			msg += " " + id
 		}

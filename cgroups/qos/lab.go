@@ -1,0 +1,720 @@
+package qos
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	goruntime "runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/miniruntime/miniruntime/cgroups"
+	"github.com/miniruntime/miniruntime/internal/trace"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// The QoS lab runs one container per pod container of a few pods, under a
+// kubepods tree of its own, first with every container burning CPU and then
+// with memory pressure on the tree's memory limit, and reports what each
+// QoS class got. The lab builds the cgroup tree the kubelet would (kubepods,
+// the burstable and besteffort class cgroups, one cgroup per pod) with
+// cgroups.New; the containers themselves are made by the caller's
+// CreateFunc, so that this package stays below the runtime.
+
+// LabContainer is what the lab asks CreateFunc for.
+type LabContainer struct {
+	ID          string
+	Args        []string // run by the container's shell-capable rootfs (busybox)
+	CgroupsPath string
+	Resources   *specs.LinuxResources
+	OOMScoreAdj int
+}
+
+// CreateFunc creates a container whose process waits to be started. The
+// lab creates every container of a phase before it starts any, so that
+// their start is not slowed down by the others' busy loops.
+type CreateFunc func(LabContainer) (*LabHandle, error)
+
+// LabHandle is a created container.
+type LabHandle struct {
+	Pid   int          // its init's host pid
+	Start func() error // runs its process
+	// Stop kills and deletes it, whatever its state; the lab calls it
+	// once.
+	Stop func() error
+}
+
+// LabOptions configure RunLab.
+type LabOptions struct {
+	Pods       []*Pod
+	CPUTime    time.Duration // the CPU contention phase
+	MemoryTime time.Duration // the memory pressure phase, at most
+	Interval   time.Duration // how often the cgroups are sampled
+	// NodeMemory is the lab node's memory: the memory limit of the lab's
+	// kubepods cgroup, and the capacity in the Burstable oom_score_adj.
+	NodeMemory int64
+	Mountpoint string // cgroup mountpoint; "" is /sys/fs/cgroup
+	Recorder   *trace.Recorder
+	Progress   io.Writer // one line per step; nil is silent
+	Create     CreateFunc
+}
+
+// LabResult is the lab's report.
+type LabResult struct {
+	Mode          cgroups.Mode `json:"mode"`
+	CgroupRoot    string       `json:"cgroupRoot"`
+	NodeCPUs      int          `json:"nodeCPUs"`
+	NodeMemory    int64        `json:"nodeMemory"`
+	CPUSeconds    float64      `json:"cpuSeconds"`
+	MemorySeconds float64      `json:"memorySeconds"`
+	Rows          []LabRow     `json:"rows"`
+	Verdict       []string     `json:"verdict"`
+}
+
+// LabRow is one container's outcome.
+type LabRow struct {
+	Pod         string `json:"pod"`
+	Container   string `json:"container"`
+	Class       Class  `json:"qosClass"`
+	CPUShares   uint64 `json:"cpuShares"`
+	CPUWeight   uint64 `json:"cpuWeight"`
+	CPUMax      string `json:"cpuMax"`
+	MemoryMax   string `json:"memoryMax"`
+	OOMScoreAdj int    `json:"oomScoreAdj"`
+	// OOMScoreAdjRead is /proc/<pid>/oom_score_adj of the memory phase's
+	// container init as the kernel reports it (-1001 if unread).
+	OOMScoreAdjRead int `json:"oomScoreAdjRead"`
+	// OOMScoreAdjNote says why the container ran with another value.
+	OOMScoreAdjNote string `json:"oomScoreAdjNote,omitempty"`
+	// CPUShare is the container's part of all the CPU time the lab's
+	// containers used in the CPU phase, in percent; CPUs is its average
+	// number of CPUs busy.
+	CPUShare         float64       `json:"cpuSharePercent"`
+	CPUs             float64       `json:"cpus"`
+	Periods          uint64        `json:"periods"`
+	ThrottledPeriods uint64        `json:"throttledPeriods"`
+	ThrottledTime    time.Duration `json:"throttledTimeNs"`
+	// MemoryPlan says what the container did in the memory phase.
+	MemoryPlan string `json:"memoryPlan"`
+	PeakMemory uint64 `json:"peakMemoryBytes"`
+	OOMKills   uint64 `json:"oomKills"`
+	// FirstOOM is when its first OOM kill was seen, from the start of the
+	// memory pressure; 0 if never.
+	FirstOOM time.Duration `json:"firstOOMNs,omitempty"`
+}
+
+type labRow struct {
+	LabRow
+	c      *ContainerReport
+	cgroup string // the container's cgroup path in the lab
+	hold   int64  // bytes the container holds in the memory phase; 0 = grows
+	// sampling state of the current phase
+	mgr     *cgroups.Manager
+	base    cgroups.Stats
+	last    cgroups.Stats
+	handle  *LabHandle
+	started bool
+}
+
+// LoadDir reads every .yaml, .yml and .json file in dir as a Pod, in name
+// order.
+func LoadDir(dir string) ([]*Pod, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("--dir: %w", err)
+	}
+	var pods []*Pod
+	for _, e := range ents {
+		ext := filepath.Ext(e.Name())
+		if e.IsDir() || (ext != ".yaml" && ext != ".yml" && ext != ".json") {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		p, err := Parse(data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		pods = append(pods, p)
+	}
+	if len(pods) == 0 {
+		return nil, fmt.Errorf("--dir %s: no pod manifests (*.yaml, *.yml, *.json)", dir)
+	}
+	return pods, nil
+}
+
+// allowAllDevices keeps the kubepods, class and pod cgroups from
+// restricting devices (the kubelet skips the devices controller there);
+// each container's own cgroup gets the container's device rules.
+var allowAllDevices = []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}
+
+// RunLab runs the lab. Whatever happens (an error, ctx cancelled), it stops
+// every container it started and removes its cgroup tree before returning.
+func RunLab(ctx context.Context, o LabOptions) (res *LabResult, err error) {
+	if o.Create == nil {
+		return nil, errors.New("qos lab: no CreateFunc")
+	}
+	if o.Interval <= 0 || o.CPUTime <= 0 || o.MemoryTime <= 0 {
+		return nil, errors.New("--cpu-seconds, --memory-seconds and --interval must be positive")
+	}
+	mode, err := cgroups.DetectMode(o.Mountpoint)
+	if err != nil {
+		return nil, err
+	}
+	l := &lab{o: o, res: &LabResult{
+		Mode: mode, NodeCPUs: goruntime.NumCPU(), NodeMemory: o.NodeMemory,
+		CPUSeconds: o.CPUTime.Seconds(), MemorySeconds: o.MemoryTime.Seconds(),
+	}}
+	if err := l.plan(); err != nil {
+		return nil, err
+	}
+	l.oomFloor = oomFloor()
+	for _, gone := range SweepStaleLabs(o.Mountpoint, o.Recorder) {
+		l.progress("removed %s, left by a lab that was killed", gone)
+	}
+	l.progress("cgroup mode: %s (%s); lab cgroup %s; node: %d CPUs, %s of memory (the limit of %s)",
+		mode, modeWords(mode), l.root, l.res.NodeCPUs, human(o.NodeMemory), l.root+KubepodsRoot)
+	defer func() {
+		if cerr := l.cleanup(); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+	}()
+	if err := l.buildTree(); err != nil {
+		return nil, err
+	}
+	if err := l.cpuPhase(ctx); err != nil {
+		return nil, interrupted(err)
+	}
+	if err := l.memoryPhase(ctx); err != nil {
+		return nil, interrupted(err)
+	}
+	l.verdict()
+	for _, r := range l.rows {
+		l.res.Rows = append(l.res.Rows, r.LabRow)
+	}
+	return l.res, nil
+}
+
+func interrupted(err error) error {
+	switch {
+	case errors.Is(err, context.Canceled):
+		return errors.New("interrupted; the lab's containers and cgroups are removed")
+	case errors.Is(err, context.DeadlineExceeded):
+		return errors.New("timed out; the lab's containers and cgroups are removed")
+	}
+	return err
+}
+
+// LabPrefix starts the name of a lab's cgroup (and of the command's
+// temporary directory), followed by the lab's process id.
+const LabPrefix = "miniruntime-qoslab-"
+
+// LabOwnerGone reports whether name (LabPrefix, a pid, "-", anything)
+// belongs to a lab whose process no longer exists.
+func LabOwnerGone(name string) bool {
+	rest, ok := strings.CutPrefix(name, LabPrefix)
+	if !ok {
+		return false
+	}
+	pid, err := strconv.Atoi(strings.SplitN(rest, "-", 2)[0])
+	if err != nil || pid <= 0 {
+		return false
+	}
+	_, err = os.Stat(fmt.Sprintf("/proc/%d", pid))
+	return errors.Is(err, os.ErrNotExist)
+}
+
+// SweepStaleLabs removes the cgroup trees of labs that were killed before
+// they could clean up (SIGKILL, a crash), killing what still runs in them.
+// It returns the cgroup paths it removed.
+func SweepStaleLabs(mountpoint string, rec *trace.Recorder) []string {
+	if mountpoint == "" {
+		mountpoint = cgroups.DefaultMountpoint
+	}
+	seen := map[string]bool{}
+	var gone []string
+	for _, pattern := range []string{"/" + LabPrefix + "*", "/*/" + LabPrefix + "*"} {
+		matches, _ := filepath.Glob(filepath.Join(mountpoint, pattern))
+		for _, m := range matches {
+			name := filepath.Base(m)
+			if seen[name] || !LabOwnerGone(name) {
+				continue
+			}
+			seen[name] = true
+			if cg, err := cgroups.Load("/"+name, cgroups.Options{Mountpoint: mountpoint, Recorder: rec}); err == nil && cg.Delete() == nil {
+				gone = append(gone, "/"+name)
+			}
+		}
+	}
+	return gone
+}
+
+func modeWords(m cgroups.Mode) string {
+	switch m {
+	case cgroups.Unified:
+		return "cgroup v2: cpu.weight, cpu.max, memory.max"
+	case cgroups.Hybrid:
+		return "cgroup v1 controllers on a hybrid host: cpu.shares, cpu.cfs_quota_us, memory.limit_in_bytes"
+	}
+	return "cgroup v1: cpu.shares, cpu.cfs_quota_us, memory.limit_in_bytes"
+}
+
+type lab struct {
+	o    LabOptions
+	res  *LabResult
+	root string // "/miniruntime-qoslab-<pid>-<random>"
+	id   string
+	rows []*labRow
+	// the cgroups the lab made, outermost first
+	made []string
+	pods []*Report
+	// cpu.shares of kubepods' children: the class cgroups
+	burstableShares uint64
+	// oomFloor is the lowest oom_score_adj the containers can get: -1000
+	// with CAP_SYS_RESOURCE, else this process's own.
+	oomFloor int
+}
+
+func (l *lab) progress(format string, args ...any) {
+	if l.o.Progress != nil {
+		fmt.Fprintf(l.o.Progress, "qos lab: "+format+"\n", args...)
+	}
+}
+
+// plan computes every pod's values on the lab node, orders the rows
+// Guaranteed, Burstable, BestEffort, and decides what each container does
+// under memory pressure: one with a memory limit holds a fixed amount below
+// it, one without keeps allocating.
+func (l *lab) plan() error {
+	var b [4]byte
+	rand.Read(b[:])
+	l.id = fmt.Sprintf("qoslab-%d-%s", os.Getpid(), hex.EncodeToString(b[:]))
+	l.root = "/" + LabPrefix + l.id[len("qoslab-"):]
+	node := Node{MilliCPU: int64(l.res.NodeCPUs) * 1000, Memory: l.o.NodeMemory}
+	var held int64
+	uids := map[string]string{}
+	for _, p := range l.o.Pods {
+		r, err := Compute(p, node)
+		if err != nil {
+			return fmt.Errorf("pod %s: %w", p.Metadata.Name, err)
+		}
+		if other, ok := uids[r.UID]; ok {
+			return fmt.Errorf("pods %s and %s have the same uid %s: each pod needs a cgroup of its own", other, r.Pod, r.UID)
+		}
+		uids[r.UID] = r.Pod
+		l.pods = append(l.pods, r)
+		for i := range r.Containers {
+			c := &r.Containers[i]
+			if c.Type != "container" {
+				continue // init steps and sidecars are not part of the lab
+			}
+			row := &labRow{c: c, cgroup: l.root + c.Cgroup.Path}
+			row.LabRow = LabRow{
+				Pod: r.Pod, Container: c.Name, Class: r.Class,
+				CPUShares: c.Cgroup.CPUShares, CPUWeight: c.Cgroup.WeightQuadratic(), CPUMax: c.Cgroup.CPUMax(), MemoryMax: c.Cgroup.MemoryMax(),
+				OOMScoreAdj: c.OOMScoreAdj, OOMScoreAdjRead: -1001,
+			}
+			req, lim := parseBytesQ(c.Requests["memory"]), c.Cgroup.MemoryLimit
+			switch {
+			case lim == 0:
+				row.MemoryPlan = "grows until killed"
+			case req >= lim:
+				row.hold = roundMi(lim * 3 / 4)
+				row.MemoryPlan = "holds " + human(row.hold)
+			default:
+				row.hold = roundMi(req + (lim-req)/4)
+				row.MemoryPlan = "holds " + human(row.hold)
+			}
+			held += row.hold
+			l.rows = append(l.rows, row)
+		}
+	}
+	if len(l.rows) == 0 {
+		return errors.New("the pods have no containers to run")
+	}
+	if held+32<<20 > l.o.NodeMemory {
+		return fmt.Errorf("--node-memory %s is too small: the containers with memory limits hold %s in the memory phase; give at least %s",
+			human(l.o.NodeMemory), human(held), human(held+64<<20))
+	}
+	rank := map[Class]int{Guaranteed: 0, Burstable: 1, BestEffort: 2}
+	slices.SortStableFunc(l.rows, func(a, b *labRow) int { return rank[a.Class] - rank[b.Class] })
+	return nil
+}
+
+func roundMi(b int64) int64 { return b >> 20 << 20 }
+
+func parseBytesQ(s string) int64 {
+	if s == "" {
+		return 0
+	}
+	q, err := ParseQuantity(s, "")
+	if err != nil {
+		return 0
+	}
+	return q.Value()
+}
+
+// buildTree makes the kubelet's tree under the lab root: kubepods (the
+// node's allocatable CPU and memory), its burstable and besteffort class
+// cgroups, and each pod's cgroup with the pod values.
+func (l *lab) buildTree() error {
+	var burstableMilli int64
+	for _, r := range l.pods {
+		if r.Class == Burstable {
+			burstableMilli += parseMilliQ(r.Requests["cpu"])
+		}
+	}
+	l.burstableShares = MilliCPUToShares(burstableMilli)
+	shares := func(s uint64) *specs.LinuxCPU { return &specs.LinuxCPU{Shares: &s} }
+	limit := l.o.NodeMemory
+	tree := []struct {
+		path string
+		res  *specs.LinuxResources
+	}{
+		{KubepodsRoot, &specs.LinuxResources{CPU: shares(MilliCPUToShares(int64(l.res.NodeCPUs) * 1000)), Memory: &specs.LinuxMemory{Limit: &limit}}},
+		{KubepodsRoot + "/burstable", &specs.LinuxResources{CPU: shares(l.burstableShares)}},
+		{KubepodsRoot + "/besteffort", &specs.LinuxResources{CPU: shares(MinShares)}},
+	}
+	for _, r := range l.pods {
+		tree = append(tree, struct {
+			path string
+			res  *specs.LinuxResources
+		}{r.Cgroup.Path, resourcesOf(r.Cgroup)})
+	}
+	for _, t := range tree {
+		t.res.Devices = allowAllDevices
+		if l.res.Mode == cgroups.Unified {
+			// The kubelet converts these itself, with the linear formula.
+			w := cgroups.CPUSharesToWeightLinear(*t.res.CPU.Shares)
+			t.res.CPU.Shares = nil
+			t.res.Unified = map[string]string{"cpu.weight": strconv.FormatUint(w, 10)}
+		}
+		path := l.root + t.path
+		if _, err := cgroups.New(l.id, path, t.res, cgroups.Options{Mountpoint: l.o.Mountpoint, Recorder: l.o.Recorder}); err != nil {
+			return fmt.Errorf("lab cgroup %s: %w", path, err)
+		}
+		l.made = append(l.made, path)
+	}
+	return nil
+}
+
+func parseMilliQ(s string) int64 {
+	if s == "" {
+		return 0
+	}
+	q, err := ParseQuantity(s, "")
+	if err != nil {
+		return 0
+	}
+	return q.MilliValue()
+}
+
+// resourcesOf turns cgroup values into linux.resources (no MemoryQoS: the
+// kubelet's default).
+func resourcesOf(v CgroupValues) *specs.LinuxResources {
+	shares, period := v.CPUShares, v.CPUPeriod
+	res := &specs.LinuxResources{CPU: &specs.LinuxCPU{Shares: &shares, Period: &period}}
+	if v.CPUQuota != 0 {
+		q := v.CPUQuota
+		res.CPU.Quota = &q
+	}
+	if v.MemoryLimit != 0 {
+		m := v.MemoryLimit
+		res.Memory = &specs.LinuxMemory{Limit: &m}
+	}
+	return res
+}
+
+// cleanup stops every container still running and removes the lab's
+// cgroup tree, whatever state the lab is in.
+func (l *lab) cleanup() error {
+	errs := []error{l.stopAll()}
+	if len(l.made) > 0 {
+		m, err := cgroups.Load(l.root, cgroups.Options{Mountpoint: l.o.Mountpoint, Recorder: l.o.Recorder})
+		if err == nil {
+			err = m.Delete()
+		}
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// stopAll stops every container at once: deleting one waits for its
+// processes to die, which need not wait for the others'.
+func (l *lab) stopAll() error {
+	errs := make([]error, len(l.rows))
+	var wg sync.WaitGroup
+	for i, r := range l.rows {
+		if r.handle != nil {
+			h := r.handle
+			wg.Go(func() { errs[i] = h.Stop() })
+		}
+		r.handle, r.started, r.mgr = nil, false, nil
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// create makes the row's container for a phase, ready to start.
+func (l *lab) create(r *labRow, phase string, args []string) error {
+	res := resourcesOf(r.c.Cgroup)
+	id := fmt.Sprintf("%s-%s-%s-%s", l.id, r.Pod, r.Container, phase)
+	adj := r.c.OOMScoreAdj
+	if adj < l.oomFloor {
+		adj = l.oomFloor
+		r.OOMScoreAdjNote = fmt.Sprintf("raised from %d to %d: this host withholds CAP_SYS_RESOURCE, without which no process can lower its oom_score_adj", r.c.OOMScoreAdj, adj)
+	}
+	h, err := l.o.Create(LabContainer{ID: id, Args: args, CgroupsPath: r.cgroup, Resources: res, OOMScoreAdj: adj})
+	if err != nil {
+		return fmt.Errorf("create %s/%s: %w", r.Pod, r.Container, err)
+	}
+	r.handle = h
+	m, err := cgroups.Load(r.cgroup, cgroups.Options{Mountpoint: l.o.Mountpoint})
+	if err != nil {
+		return err
+	}
+	r.mgr = m
+	r.base, r.last = cgroups.Stats{}, cgroups.Stats{}
+	if st, _ := m.Stats(); st != nil {
+		r.base, r.last = *st, *st
+	}
+	return nil
+}
+
+// createAll creates a container for every row; start starts some.
+func (l *lab) createAll(phase string, args func(*labRow) []string) error {
+	for _, r := range l.rows {
+		if err := l.create(r, phase, args(r)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (l *lab) start(rows []*labRow) error {
+	for _, r := range rows {
+		if err := r.handle.Start(); err != nil {
+			return fmt.Errorf("start %s/%s: %w", r.Pod, r.Container, err)
+		}
+		r.started = true
+	}
+	return nil
+}
+
+// sleep waits d or until ctx is done.
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func (l *lab) sampleAll() {
+	for _, r := range l.rows {
+		if !r.started || r.mgr == nil {
+			continue
+		}
+		st, err := r.mgr.Stats()
+		if err != nil || st == nil {
+			continue
+		}
+		r.last = *st
+		peak := max(st.Memory.Usage.Max, st.Memory.Usage.Usage)
+		if peak != math.MaxUint64 && peak > r.PeakMemory {
+			r.PeakMemory = peak
+		}
+	}
+}
+
+// burn is two busy loops: more CPU than the node has, from every container.
+var burn = []string{"sh", "-c", "while :; do :; done & while :; do :; done"}
+
+func (l *lab) cpuPhase(ctx context.Context) error {
+	l.progress("CPU contention: %d containers each run 2 busy loops for %s", len(l.rows), l.o.CPUTime)
+	if err := l.createAll("cpu", func(*labRow) []string { return burn }); err != nil {
+		return err
+	}
+	if err := l.start(l.rows); err != nil {
+		return err
+	}
+	// Measure from when all are running.
+	l.sampleAll()
+	for _, r := range l.rows {
+		r.base = r.last
+	}
+	began := time.Now()
+	for time.Since(began) < l.o.CPUTime {
+		if err := sleep(ctx, min(l.o.Interval, l.o.CPUTime-time.Since(began))); err != nil {
+			return err
+		}
+		l.sampleAll()
+	}
+	wall := time.Since(began).Seconds()
+	var total float64
+	for _, r := range l.rows {
+		total += float64(r.last.CPU.Usage.Total - r.base.CPU.Usage.Total)
+	}
+	for _, r := range l.rows {
+		used := float64(r.last.CPU.Usage.Total - r.base.CPU.Usage.Total)
+		if total > 0 {
+			r.CPUShare = 100 * used / total
+		}
+		r.CPUs = used / 1e9 / wall
+		t, b := r.last.CPU.Throttling, r.base.CPU.Throttling
+		r.Periods, r.ThrottledPeriods = t.Periods-b.Periods, t.ThrottledPeriods-b.ThrottledPeriods
+		r.ThrottledTime = time.Duration(t.ThrottledTime - b.ThrottledTime)
+	}
+	// The peaks so far were the busy loops'; the memory phase measures anew.
+	for _, r := range l.rows {
+		r.PeakMemory = 0
+	}
+	return l.stopAll()
+}
+
+// allocate is an awk program that fills memory a mebibyte string at a
+// time: one copy per MiB, where a pipe into tail costs two copies and a
+// system call per 64 KiB (ten times slower in an emulated machine).
+const allocate = `BEGIN { s = sprintf("%%1048576s", ""); for (i = 0; %s; i++) a[i] = s; %s }`
+
+// holdArgs holds b bytes (whole MiB) until the container is stopped.
+func holdArgs(b int64) []string {
+	return []string{"sh", "-c", "exec awk '" + fmt.Sprintf(allocate, fmt.Sprintf("i < %d", b>>20), `system("exec sleep 3600")`) + "'"}
+}
+
+// grow allocates until the kernel kills it.
+var grow = []string{"sh", "-c", "awk '" + fmt.Sprintf(allocate, "1", "") + "'"}
+
+func (l *lab) memoryPhase(ctx context.Context) error {
+	l.progress("memory pressure: %s is the limit of %s; the containers with limits hold memory, the others allocate until the kernel kills something",
+		human(l.o.NodeMemory), l.root+KubepodsRoot)
+	var holders, growers []*labRow
+	for _, r := range l.rows {
+		if r.hold > 0 {
+			holders = append(holders, r)
+		} else {
+			growers = append(growers, r)
+		}
+	}
+	if err := l.createAll("mem", func(r *labRow) []string {
+		if r.hold > 0 {
+			return holdArgs(r.hold)
+		}
+		return grow
+	}); err != nil {
+		return err
+	}
+	if err := l.start(holders); err != nil {
+		return err
+	}
+	// Let the holders fill up and go idle before the others push: a
+	// BestEffort container (cpu.weight 1) next to a busy one barely gets
+	// to start. Bounded: a slow machine only makes the lesson less clean.
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		prev := make([]uint64, len(holders))
+		for i, r := range holders {
+			prev[i] = r.last.CPU.Usage.Total
+		}
+		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
+		l.sampleAll()
+		full := true
+		for i, r := range holders {
+			filled := r.last.Memory.Usage.Usage >= uint64(r.hold)*19/20 && r.last.CPU.Usage.Total-prev[i] < uint64(5*time.Millisecond)
+			if !filled && r.last.OOMKills == r.base.OOMKills {
+				full = false
+			}
+		}
+		if full {
+			break
+		}
+	}
+	if err := l.start(growers); err != nil {
+		return err
+	}
+	for _, r := range l.rows {
+		r.OOMScoreAdjRead = readOOMScoreAdj(r.handle.Pid)
+	}
+	began := time.Now()
+	check := func() bool { // sample; true when every grower has been OOM-killed
+		l.sampleAll()
+		all := len(growers) > 0
+		for _, r := range l.rows {
+			r.OOMKills = r.last.OOMKills - r.base.OOMKills
+			if r.OOMKills > 0 && r.FirstOOM == 0 {
+				r.FirstOOM = max(time.Since(began), time.Millisecond)
+			}
+		}
+		for _, r := range growers {
+			all = all && r.OOMKills > 0
+		}
+		return all
+	}
+	for time.Since(began) < l.o.MemoryTime {
+		if err := sleep(ctx, min(l.o.Interval, l.o.MemoryTime-time.Since(began))); err != nil {
+			return err
+		}
+		if check() {
+			// One more interval, so that a kill right behind shows too.
+			if err := sleep(ctx, l.o.Interval); err != nil {
+				return err
+			}
+			check()
+			break
+		}
+	}
+	check()
+	return l.stopAll()
+}
+
+// capSysResource is CAP_SYS_RESOURCE's bit: it lets a process lower an
+// oom_score_adj.
+const capSysResource = 24
+
+// oomFloor is the lowest oom_score_adj a container started by this process
+// can have: any with CAP_SYS_RESOURCE, else no lower than this process's.
+func oomFloor() int {
+	data, err := os.ReadFile("/proc/self/status")
+	if err == nil {
+		for line := range strings.SplitSeq(string(data), "\n") {
+			if rest, ok := strings.CutPrefix(line, "CapEff:"); ok {
+				if eff, err := strconv.ParseUint(strings.TrimSpace(rest), 16, 64); err == nil && eff&(1<<capSysResource) != 0 {
+					return -1000
+				}
+			}
+		}
+	}
+	if own := readOOMScoreAdj(os.Getpid()); own != -1001 {
+		return own
+	}
+	return -1000
+}
+
+func readOOMScoreAdj(pid int) int {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/oom_score_adj", pid))
+	if err != nil {
+		return -1001
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		return -1001
+	}
+	return n
+}

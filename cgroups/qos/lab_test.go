@@ -1,0 +1,151 @@
+package qos
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func examplePods(t *testing.T) []*Pod {
+	t.Helper()
+	pods, err := LoadDir("../../examples/qos")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pods
+}
+
+// The examples are what the lab and docs/qos.md promise.
+func TestExamples(t *testing.T) {
+	pods := examplePods(t)
+	classes := map[string]Class{}
+	for _, p := range pods {
+		classes[p.Metadata.Name] = PodClass(p)
+	}
+	want := map[string]Class{"guaranteed": Guaranteed, "burstable": Burstable, "besteffort": BestEffort}
+	if len(classes) != 3 {
+		t.Fatalf("classes %v", classes)
+	}
+	for name, c := range want {
+		if classes[name] != c {
+			t.Errorf("%s is %s, want %s", name, classes[name], c)
+		}
+	}
+}
+
+func TestLabPlan(t *testing.T) {
+	l := &lab{o: LabOptions{Pods: examplePods(t), NodeMemory: 384 << 20}, res: &LabResult{NodeCPUs: 2}}
+	if err := l.plan(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(l.root, "/miniruntime-qoslab-") {
+		t.Errorf("root %s", l.root)
+	}
+	// Guaranteed 128Mi/128Mi holds 3/4: 96Mi. Burstable 64Mi/256Mi holds
+	// 64Mi + 192Mi/4 = 112Mi. BestEffort grows. Burstable's oom_score_adj
+	// on the 384Mi lab node: 1000 − 1000·64/384 (166.7) = 834.
+	want := []struct {
+		class Class
+		hold  int64
+		adj   int
+	}{{Guaranteed, 96 << 20, -997}, {Burstable, 112 << 20, 834}, {BestEffort, 0, 1000}}
+	if len(l.rows) != 3 {
+		t.Fatalf("%d rows", len(l.rows))
+	}
+	for i, w := range want {
+		r := l.rows[i]
+		if r.Class != w.class || r.hold != w.hold || r.OOMScoreAdj != w.adj || !strings.HasPrefix(r.cgroup, l.root+"/kubepods/") {
+			t.Errorf("row %d: %s hold %d adj %d cgroup %s, want %+v", i, r.Class, r.hold, r.OOMScoreAdj, r.cgroup, w)
+		}
+	}
+	small := &lab{o: LabOptions{Pods: examplePods(t), NodeMemory: 200 << 20}, res: &LabResult{NodeCPUs: 2}}
+	if err := small.plan(); err == nil || !strings.Contains(err.Error(), "--node-memory 200Mi is too small") {
+		t.Errorf("small node: %v", err)
+	}
+}
+
+func TestLabOptionsChecked(t *testing.T) {
+	_, err := RunLab(context.Background(), LabOptions{Pods: examplePods(t), NodeMemory: 384 << 20, Create: func(LabContainer) (*LabHandle, error) { return nil, nil }})
+	if err == nil || !strings.Contains(err.Error(), "must be positive") {
+		t.Errorf("zero durations: %v", err)
+	}
+}
+
+func TestLabVerdictAndOutput(t *testing.T) {
+	l := &lab{o: LabOptions{Pods: examplePods(t), NodeMemory: 384 << 20, MemoryTime: 6 * time.Second},
+		res: &LabResult{Mode: "unified", NodeCPUs: 2, NodeMemory: 384 << 20, CPUSeconds: 4, MemorySeconds: 6}}
+	if err := l.plan(); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range l.pods {
+		if r.Class == Burstable {
+			l.burstableShares = r.Cgroup.CPUShares
+		}
+	}
+	g, b, be := l.rows[0], l.rows[1], l.rows[2]
+	g.CPUShare, g.Periods, g.ThrottledPeriods, g.OOMScoreAdjRead = 50, 40, 39, -997
+	b.CPUShare, b.Periods = 49.5, 40
+	be.CPUShare, be.OOMKills, be.FirstOOM = 0.5, 1, 1500*time.Millisecond
+	l.verdict()
+	v := strings.Join(l.res.Verdict, "\n")
+	for _, want := range []string{
+		"Guaranteed 50.0% (throttled in 39 of 40 periods",
+		"BestEffort 0.5%",
+		"cpu.shares 2 (cpu.weight 1)",
+		"pod guaranteed cpu.shares 1024 (cpu.weight 39)",
+		"the burstable cgroup cpu.shares 512",
+		"BestEffort (besteffort/app) was OOM-killed first, 1.50s in",
+		"oom_score_adj 1000 adds 384Mi",
+		"Guaranteed (guaranteed/app) survived: oom_score_adj -997 takes 382.8Mi off",
+	} {
+		if !strings.Contains(v, want) {
+			t.Errorf("verdict lacks %q:\n%s", want, v)
+		}
+	}
+	for _, r := range l.rows {
+		l.res.Rows = append(l.res.Rows, r.LabRow)
+	}
+	var tb, cb strings.Builder
+	if err := WriteLabTable(&tb, l.res); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(tb.String(), "QoS lab: unified (cgroup v2") || strings.Count(tb.String(), "/app ") != 3 {
+		t.Errorf("table:\n%s", tb.String())
+	}
+	if err := WriteLabCSV(&cb, l.res); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(strings.NewReader(cb.String())).ReadAll()
+	if err != nil || len(recs) != 4 || len(recs[0]) != len(LabCSVHeader) || recs[3][2] != "BestEffort" || recs[3][16] != "1" || recs[3][17] != "1500" {
+		t.Errorf("csv %v %q", err, cb.String())
+	}
+
+	// No kill: the verdict says so instead of inventing one.
+	be.OOMKills, be.FirstOOM = 0, 0
+	l.res.Verdict = nil
+	l.verdict()
+	if v := strings.Join(l.res.Verdict, "\n"); !strings.Contains(v, "nothing was OOM-killed within 6s") {
+		t.Errorf("no kill: %s", v)
+	}
+}
+
+func TestLabOwnerGone(t *testing.T) {
+	self := fmt.Sprintf("%s%d-abcd", LabPrefix, os.Getpid())
+	for name, want := range map[string]bool{
+		self:                            false, // alive
+		LabPrefix + "999999999-ab12":    true,  // above pid_max: never alive
+		LabPrefix + "x-ab12":            false, // not a lab name
+		"miniruntime-test":              false,
+		LabPrefix + "999999999":         true,
+		LabPrefix + "0-ab12":            false,
+		"other-" + LabPrefix + "1-ab12": false,
+	} {
+		if got := LabOwnerGone(name); got != want {
+			t.Errorf("%s: %t, want %t", name, got, want)
+		}
+	}
+}
