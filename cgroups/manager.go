@@ -228,20 +228,42 @@ func hierName(x hierarchy) string {
 	return x.Name + " cgroup"
 }
 
-// FD opens the cgroup directory with O_PATH for clone3's CLONE_INTO_CGROUP
-// (syscall.SysProcAttr.UseCgroupFD and CgroupFD), so that the container's
-// init is born inside its cgroup instead of being moved there. v2 only: a
-// v1 process belongs to several hierarchies and clone3 takes one fd.
+// FD opens the container's cgroup2 directory for clone3's CLONE_INTO_CGROUP
+// (syscall.SysProcAttr.UseCgroupFD and CgroupFD), so that the init is born
+// inside it instead of being moved there: the one cgroup on a unified
+// host, the one in the cgroup2 hierarchy mounted at unified/ on a hybrid
+// host (whose v1 hierarchies the init then joins with SelfJoinFiles). A
+// legacy host has no cgroup2 hierarchy: ErrNotSupported, use Add.
 func (m *Manager) FD() (*os.File, error) {
-	if m.h.mode != Unified {
-		return nil, fmt.Errorf("cgroup fd: CLONE_INTO_CGROUP needs cgroup v2, this host is %s (use Add): %w", m.h.mode, ErrNotSupported)
+	for _, x := range m.h.hier {
+		if !x.V2 {
+			continue
+		}
+		dir := m.dir(x)
+		fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, &os.PathError{Op: "open cgroup fd", Path: dir, Err: err}
+		}
+		return os.NewFile(uintptr(fd), dir), nil
 	}
-	dir := m.dir(m.h.hier[0])
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return nil, &os.PathError{Op: "open cgroup fd", Path: dir, Err: err}
+	return nil, fmt.Errorf("cgroup fd: CLONE_INTO_CGROUP needs a cgroup2 hierarchy, this host is %s (use Add): %w", m.h.mode, ErrNotSupported)
+}
+
+// SelfJoinFiles are the v1 "tasks" files of the container's cgroup, one per
+// v1 hierarchy. A thread that writes "0" to them moves itself alone, and
+// the kernel does that without its global threadgroup lock, whose first
+// writer after a quiet spell waits for an RCU grace period (10-20 ms here;
+// that is what cgroup.procs writes of a whole process cost). The container
+// init joins this way on the thread that will execve: after execve that
+// thread is the whole process. Empty on a unified host.
+func (m *Manager) SelfJoinFiles() []string {
+	var out []string
+	for _, x := range m.h.hier {
+		if !x.V2 {
+			out = append(out, filepath.Join(m.dir(x), "tasks"))
+		}
 	}
-	return os.NewFile(uintptr(fd), dir), nil
+	return out
 }
 
 // Pids lists every process in the cgroup and its descendants.

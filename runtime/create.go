@@ -131,26 +131,15 @@ func (c *Container) create(b *Bundle, o CreateOptions, undo *undoStack) (*os.Pro
 		}
 	}
 
-	job := startCgroupJob(c.ID, b.Spec.Linux, rec)
-	undo.push(job.undo)
-	born := false
-	select {
-	case <-job.done: // cgroup v2: the init is born in the cgroup
-		if job.err != nil {
-			job.started(0)
-			return nil, job.err
-		}
-		born = true
-	default:
-	}
-
-	var bornIn *cgroups.Manager
-	if born {
-		bornIn = job.cg
-	}
-	cmd, parentSock, held, err := initCommand(b.Spec, o.ProcessIO, bornIn)
+	cg, err := cgroups.New(c.ID, b.Spec.Linux.CgroupsPath, b.Spec.Linux.Resources, cgroups.Options{Recorder: rec})
 	if err != nil {
-		job.started(0)
+		return nil, err
+	}
+	undo.push(func() { cg.Delete() })
+	c.CgroupPath = cg.Path()
+
+	cmd, parentSock, held, err := initCommand(b.Spec, o.ProcessIO, cg)
+	if err != nil {
 		return nil, err
 	}
 	defer parentSock.Close()
@@ -159,7 +148,6 @@ func (c *Container) create(b *Bundle, o CreateOptions, undo *undoStack) (*os.Pro
 		f.Close()
 	}
 	if err != nil {
-		job.started(0)
 		return nil, fmt.Errorf("start container init: %w", err)
 	}
 	undo.push(func() {
@@ -170,17 +158,15 @@ func (c *Container) create(b *Bundle, o CreateOptions, undo *undoStack) (*os.Pro
 		}
 	})
 	c.Pid = cmd.Process.Pid
-	job.started(c.Pid)
 	if _, c.StartTime, err = procStat(c.Pid); err != nil {
 		return nil, fmt.Errorf("container init %d: %w", c.Pid, err)
 	}
-	if born {
-		rec.Stepf("", "init %d was born in cgroup %s (clone3 CLONE_INTO_CGROUP)", c.Pid, job.cg.Path())
+	if err := joinCgroup(cmd, b.Spec, cg, rec); err != nil {
+		return nil, c.initFailed(cmd, err)
 	}
-	if err := c.handshake(b, o, parentSock, cmd, job); err != nil {
+	if err := c.handshake(b, o, parentSock, cmd, cg); err != nil {
 		return nil, err
 	}
-	c.CgroupPath = job.cg.Path()
 	if o.PidFile != "" {
 		if err := writePidFile(o.PidFile, c.Pid); err != nil {
 			return nil, err
@@ -193,12 +179,13 @@ func (c *Container) create(b *Bundle, o CreateOptions, undo *undoStack) (*os.Pro
 }
 
 // handshake drives the init through the steps drawn in sync.go.
-func (c *Container) handshake(b *Bundle, o CreateOptions, sock *os.File, cmd *exec.Cmd, job *cgroupJob) error {
+func (c *Container) handshake(b *Bundle, o CreateOptions, sock *os.File, cmd *exec.Cmd, cg *cgroups.Manager) error {
 	cfg := initConfig{
 		ID: c.ID, Bundle: c.Bundle, Rootfs: c.Rootfs, StateDir: c.dir, HostPid: c.Pid,
 		Spec: b.Spec, NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring,
 		PreserveFDs: o.PreserveFDs, Trace: o.Trace.Enabled(), TraceEpoch: o.Trace.Start().UnixNano(),
-		CgroupNS: cgroupNS(b.Spec, cmd.SysProcAttr.UseCgroupFD),
+		CgroupNS:    cgroupNS(b.Spec, cg.Mode() == cgroups.Unified),
+		CgroupTasks: selfJoin(cmd, b.Spec, cg),
 	}
 	if o.ConsoleSocket != "" {
 		cfg.ConsoleFD = 3 + o.PreserveFDs + 1
@@ -217,9 +204,6 @@ func (c *Container) handshake(b *Bundle, o CreateOptions, sock *os.File, cmd *ex
 		}
 		switch m.Type {
 		case msgHooks:
-			if err := job.wait(); err != nil {
-				return c.initFailed(cmd, err)
-			}
 			if err := c.attachNetworks(o.Trace); err != nil {
 				return c.initFailed(cmd, err)
 			}
@@ -258,7 +242,7 @@ func (c *Container) initFailed(cmd *exec.Cmd, err error) error {
 // namespaces to create as clone flags, the id maps of a user namespace, the
 // stdio, the preserved fds, the sync socket and the console socket. held are
 // files the parent needs only until the init has started.
-func initCommand(s *specs.Spec, o ProcessIO, bornIn *cgroups.Manager) (cmd *exec.Cmd, sock *os.File, held []*os.File, err error) {
+func initCommand(s *specs.Spec, o ProcessIO, cg *cgroups.Manager) (cmd *exec.Cmd, sock *os.File, held []*os.File, err error) {
 	defer func() {
 		if err != nil {
 			for _, f := range held {
@@ -309,6 +293,12 @@ func initCommand(s *specs.Spec, o ProcessIO, bornIn *cgroups.Manager) (cmd *exec
 			Cloneflags: cloneFlags(s),
 		},
 	}
+	if o.ConsoleSocket != "" {
+		// The process gets the pty; the caller's stdio must not stay open
+		// in the waiting init: containerd's shim reads create's output
+		// until EOF, which would then never come.
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, nil, nil
+	}
 	for _, ns := range s.Linux.Namespaces {
 		if ns.Type == specs.UserNamespace && ns.Path != "" {
 			cmd.Env = append(cmd.Env, nsenter.Env(ns.Path))
@@ -323,12 +313,16 @@ func initCommand(s *specs.Spec, o ProcessIO, bornIn *cgroups.Manager) (cmd *exec
 		// uid 0 there, and our host uid is not mapped in it.
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: 0, Gid: 0}
 	}
-	if bornIn == nil {
-		// The init makes its cgroup namespace itself, once in its cgroup.
+	if cg.Mode() != cgroups.Unified {
+		// Its v1 cgroups are joined after clone (see joinCgroup), and a
+		// cgroup namespace is rooted where its creator is: the init makes
+		// its own once it is in them (cgroupNS).
 		cmd.SysProcAttr.Cloneflags &^= unix.CLONE_NEWCGROUP
-		return cmd, parent, held, nil
 	}
-	f, err := bornIn.FD()
+	f, err := cg.FD()
+	if errors.Is(err, cgroups.ErrNotSupported) {
+		return cmd, parent, held, nil // legacy host: joinCgroup moves it
+	}
 	if err != nil {
 		parent.Close()
 		return nil, nil, held, err
@@ -337,6 +331,30 @@ func initCommand(s *specs.Spec, o ProcessIO, bornIn *cgroups.Manager) (cmd *exec
 	cmd.SysProcAttr.UseCgroupFD = true
 	cmd.SysProcAttr.CgroupFD = int(f.Fd())
 	return cmd, parent, held, nil
+}
+
+// joinCgroup completes what clone did not. On a host without cgroup2 (no
+// CLONE_INTO_CGROUP) the parent moves the init into its cgroups. On a
+// hybrid host the init joins the v1 hierarchies itself (selfJoin), unless
+// it runs in a user namespace: its host uid may not write the cgroup files,
+// so the parent moves it there too.
+func joinCgroup(cmd *exec.Cmd, s *specs.Spec, cg *cgroups.Manager, rec *trace.Recorder) error {
+	if cmd.SysProcAttr.UseCgroupFD {
+		rec.Stepf("", "the init was born in its cgroup (clone3 CLONE_INTO_CGROUP): %s", cg.Path())
+		if selfJoin(cmd, s, cg) != nil || cg.Mode() == cgroups.Unified {
+			return nil
+		}
+	}
+	return cg.Add(cmd.Process.Pid)
+}
+
+// selfJoin lists the v1 tasks files the init writes itself: only when it
+// was born in the cgroup2 part of a hybrid host and has no user namespace.
+func selfJoin(cmd *exec.Cmd, s *specs.Spec, cg *cgroups.Manager) []string {
+	if !cmd.SysProcAttr.UseCgroupFD || hasNamespace(s, specs.UserNamespace) {
+		return nil
+	}
+	return cg.SelfJoinFiles()
 }
 
 const syncFDEnv = "_MINIRUNTIME_SYNCFD"

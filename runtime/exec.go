@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"strconv"
 
-	"github.com/miniruntime/miniruntime/cgroups"
 	"github.com/miniruntime/miniruntime/internal/trace"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -43,11 +42,7 @@ func (c *Container) Exec(p *specs.Process, o ProcessIO) (*os.Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	var bornIn *cgroups.Manager
-	if cg.Mode() == cgroups.Unified {
-		bornIn = cg
-	}
-	cmd, sock, held, err := initCommand(es, o, bornIn)
+	cmd, sock, held, err := initCommand(es, o, cg)
 	if err != nil {
 		return nil, err
 	}
@@ -59,16 +54,14 @@ func (c *Container) Exec(p *specs.Process, o ProcessIO) (*os.Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start exec process: %w", err)
 	}
-	if bornIn == nil {
-		if err := cg.Add(cmd.Process.Pid); err != nil {
-			return nil, killed(cmd, err)
-		}
+	if err := joinCgroup(cmd, es, cg, o.Trace); err != nil {
+		return nil, killed(cmd, err)
 	}
 	cfg := initConfig{
 		ID: c.ID, Bundle: c.Bundle, Rootfs: c.Rootfs, StateDir: c.dir, HostPid: cmd.Process.Pid,
 		Spec: es, PreserveFDs: o.PreserveFDs, Trace: o.Trace.Enabled(),
 		TraceEpoch: o.Trace.Start().UnixNano(), Exec: true, ExecMountNS: mountNS,
-		CgroupNS: cgroupNS(es, false),
+		CgroupNS: cgroupNS(es, false), CgroupTasks: selfJoin(cmd, es, cg),
 	}
 	if o.ConsoleSocket != "" {
 		cfg.ConsoleFD = 3 + o.PreserveFDs + 1
@@ -129,6 +122,9 @@ func execSpec(s *specs.Spec, p *specs.Process, initPid int) (*specs.Spec, string
 // runExec is the init's side of Exec: no rootfs to build, only the process.
 func (in *initProc) runExec() error {
 	s := in.cfg.Spec
+	if err := in.joinV1Cgroups(); err != nil {
+		return err
+	}
 	if err := prepareProcess(s.Process, in.rec); err != nil {
 		return err
 	}

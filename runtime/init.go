@@ -91,6 +91,9 @@ func (in *initProc) run() error {
 	if in.cfg.Exec {
 		return in.runExec()
 	}
+	if err := in.joinV1Cgroups(); err != nil {
+		return err
+	}
 	if err := prepareProcess(s.Process, in.rec); err != nil {
 		return err
 	}
@@ -175,6 +178,22 @@ func (in *initProc) run() error {
 		return err
 	}
 	return execProcess(s, exe, in.cfg.PreserveFDs, console, in.rec)
+}
+
+// joinV1Cgroups moves this thread, the one that will execve, into the
+// container's v1 cgroups (cgroups.Manager.SelfJoinFiles). It is the first
+// thing the init does: nothing of the container runs outside them.
+func (in *initProc) joinV1Cgroups() error {
+	for _, f := range in.cfg.CgroupTasks {
+		if err := os.WriteFile(f, []byte("0"), 0); err != nil {
+			return fmt.Errorf("join cgroup: %w", unwrapPath(err))
+		}
+		if in.rec.Enabled() {
+			hier, _, _ := strings.Cut(strings.TrimPrefix(f, "/sys/fs/cgroup/"), "/")
+			in.rec.Step("join the "+hier+" cgroup (this thread only: no global lock)", "echo 0 > "+f)
+		}
+	}
+	return nil
 }
 
 // joinedCgroup waits, once, until the parent has put this process in its

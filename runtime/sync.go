@@ -57,6 +57,9 @@ type initConfig struct {
 	// Exec is set for a process joining an existing container: no rootfs
 	// setup, no FIFO, straight to the process attributes and execve.
 	Exec bool `json:"exec,omitempty"`
+	// CgroupTasks are v1 tasks files the init writes "0" to, joining its
+	// cgroups itself (cgroups.Manager.SelfJoinFiles).
+	CgroupTasks []string `json:"cgroupTasks,omitempty"`
 	// CgroupNS is how the init enters its cgroup namespace (see cgroupNS).
 	CgroupNS string `json:"cgroupNS,omitempty"`
 	// ExecMountNS is the container's mount namespace, which an exec'd

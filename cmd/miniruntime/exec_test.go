@@ -128,7 +128,10 @@ func TestConsoleSocket(t *testing.T) {
 	e.spec.Process.ConsoleSize = &specs.Box{Height: 30, Width: 100}
 	e.spec.Process.Args = []string{"sh", "-c", "tty; stty size; sleep 30"}
 	e.writeSpec()
-	e.ok("create", "-b", e.bundle, "--console-socket", sockPath, "tty")
+	// create's stdout and stderr must reach EOF when it returns: the
+	// waiting init must not hold them (containerd reads them to EOF).
+	createDone := make(chan result, 1)
+	go func() { createDone <- e.mr("create", "-b", e.bundle, "--console-socket", sockPath, "tty") }()
 	defer e.mr("delete", "--force", "tty")
 	conn, err := ln.AcceptUnix()
 	if err != nil {
@@ -150,6 +153,14 @@ func TestConsoleSocket(t *testing.T) {
 	}
 	master := os.NewFile(uintptr(fds[0]), "master")
 	defer master.Close()
+	select {
+	case r := <-createDone:
+		if r.code != 0 {
+			t.Fatalf("create: exit %d, %s", r.code, r.stderr)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("create with --console-socket did not return: its output pipes never reached EOF")
+	}
 	e.ok("start", "tty")
 	master.SetReadDeadline(time.Now().Add(5 * time.Second))
 	var got []byte
