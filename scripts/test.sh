@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: set up, lint, unit and integration
 # tests on this host, the cgroup v2 integration tests again inside a QEMU
-# guest with a pure cgroup v2 kernel, the OCI validation suite, and a final
-# check that nothing was left behind. Needs root.
+# guest with a pure cgroup v2 kernel, the OCI validation suite, containerd
+# and podman driving the runtime, and a final check that nothing was left
+# behind. Needs root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
@@ -33,6 +34,9 @@ MINIRUNTIME_TEST_BINARY="$PWD/bin/miniruntime" \
 
 step "OCI validation suite (runc 1.1.5 passes 29/58 here)"
 CONFORMANCE_MIN=${CONFORMANCE_MIN:-40} scripts/conformance.sh "$PWD/bin/miniruntime"
+
+step "containerd (ctr and CRI) and podman drive miniruntime in place of runc"
+scripts/clients-test.sh "$PWD/bin/miniruntime"
 
 step "leak check"
 scripts/leakcheck.sh
