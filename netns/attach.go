@@ -93,6 +93,12 @@ func Attach(att *Attachment, containerNetNS string, o Options) (err error) {
 	}
 	defer ctr.Close()
 
+	if n.isCNI() {
+		if att.Interface, err = freeIfName(ctr); err != nil {
+			return err
+		}
+		return o.attachCNI(att, n, host, ctr)
+	}
 	if ok, err := linkExists(host, att.HostVeth); err != nil {
 		return err
 	} else if ok {
@@ -191,6 +197,10 @@ func Detach(att *Attachment, o Options) error {
 			return
 		}
 		defer unlock()
+		if n, err := o.loadNetwork(att.Network); err == nil && n.isCNI() {
+			errs = append(errs, o.detachCNI(att, n, host))
+			return
+		}
 		nft, err := openNft(host)
 		if err != nil {
 			errs = append(errs, err)
@@ -246,7 +256,9 @@ func GC(network string, exists func(id string) bool, o Options) error {
 	if err != nil {
 		return err
 	}
-	stale, err := o.allocator(n).Stale(exists)
+	// A pod holds its addresses under "pod-NAME", which is no container.
+	alive := func(id string) bool { return o.podExists(id) || exists(id) }
+	stale, err := o.allocator(n).Stale(alive)
 	if err != nil || len(stale) == 0 {
 		return err
 	}

@@ -30,4 +30,12 @@
 // published ports under Options.Root/networks/.ports/. A flock on
 // Options.Root/networks/.lock serialises changes to networks and rules; each
 // network's ipam/.lock serialises its allocator.
+//
+// Drivers. A Network with Driver DriverCNI is driven by the reference CNI
+// plugins (bridge, host-local, portmap) through libcni instead of this
+// package's own netlink and nftables code; the API is the same (cni.go).
+//
+// Pods. CreatePod pins new network, IPC and UTS namespaces under
+// Options.Root/pods/<name>/ and attaches them like a container;
+// PodNamespaces gives the paths a container names to join them (pod.go).
 package netns

@@ -19,4 +19,9 @@ var (
 	ErrExhausted = errors.New("no free address")
 	// ErrPortInUse: the host port is already published by another container.
 	ErrPortInUse = errors.New("host port already published")
+	// ErrPodNotFound: no pod of that name.
+	ErrPodNotFound = errors.New("pod not found")
+	// ErrPodInUse: processes still use the pod's namespaces (RemovePod
+	// without force).
+	ErrPodInUse = errors.New("pod in use")
 )

@@ -65,6 +65,14 @@ func createLocked(n *Network, host *nsHandle, o Options) (_ *Network, err error)
 			}
 		}
 	}()
+	if n.isCNI() {
+		undo = append(undo, func() { os.RemoveAll(o.networkDir(n.Name)) })
+		if err := o.createCNI(n, host); err != nil {
+			return nil, err
+		}
+		out := *n
+		return &out, nil
+	}
 	undo = append(undo, func() { deleteLink(host, n.Bridge, "undo: remove the bridge") })
 	if err := createBridge(host, n); err != nil {
 		return nil, err
@@ -138,6 +146,17 @@ func RemoveNetwork(name string, force bool, o Options) error {
 		return err
 	}
 	defer host.Close()
+	if n.isCNI() {
+		var errs []error
+		for _, id := range ids {
+			errs = append(errs, o.detachCNI(&Attachment{Network: n.Name, ContainerID: id}, n, host))
+			errs = append(errs, alloc.Release(id))
+		}
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+		return o.removeCNI(n, host)
+	}
 	nft, err := openNft(host)
 	if err != nil {
 		return err

@@ -119,7 +119,7 @@ func ParseNetworkList(list string) ([]string, error) {
 		if name == "" {
 			continue
 		}
-		if !nameRE.MatchString(name) {
+		if !validName(name) {
 			return nil, fmt.Errorf("%w: network name %q", ErrInvalid, name)
 		}
 		if seen[name] {

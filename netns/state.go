@@ -14,6 +14,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/miniruntime/miniruntime/internal/atomicfile"
 )
 
 // The files, all under Options.Root/networks/:
@@ -78,11 +80,11 @@ func (o Options) saveNetwork(n *Network) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(dir, "network.json"), append(b, '\n'))
+	return atomicfile.WriteFile(filepath.Join(dir, "network.json"), append(b, '\n'), 0o600)
 }
 
 func (o Options) loadNetwork(name string) (*Network, error) {
-	if !nameRE.MatchString(name) {
+	if !validName(name) {
 		return nil, fmt.Errorf("%w: %q", ErrNotFound, name)
 	}
 	b, err := os.ReadFile(filepath.Join(o.networkDir(name), "network.json"))
@@ -123,22 +125,6 @@ func (o Options) listNetworks() ([]Network, error) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path)+"-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // fileStore is the Store of one network: a file per allocated address
@@ -295,7 +281,7 @@ func (o Options) claimPorts(owner string, ports []PortMapping) error {
 		}
 	}
 	for _, m := range ports {
-		if err := writeFileAtomic(filepath.Join(o.portsDir(), portFileName(m)), []byte(owner)); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(o.portsDir(), portFileName(m)), []byte(owner), 0o600); err != nil {
 			o.releasePorts(owner)
 			return err
 		}

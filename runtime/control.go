@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/miniruntime/miniruntime/cgroups"
+	"github.com/miniruntime/miniruntime/internal/atomicfile"
 	"github.com/miniruntime/miniruntime/internal/trace"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -108,7 +109,7 @@ func (c *Container) Update(res *specs.LinuxResources, rec *trace.Recorder) error
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(filepath.Join(c.dir, configFile), b, 0o600)
+	return atomicfile.WriteFile(filepath.Join(c.dir, configFile), b, 0o600)
 }
 
 // mergeResources lays the fields set in upd over old, section by section,

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/miniruntime/miniruntime/cgroups"
+	"github.com/miniruntime/miniruntime/internal/atomicfile"
 	"github.com/miniruntime/miniruntime/internal/trace"
 	"github.com/miniruntime/miniruntime/runtime/nsenter"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -43,6 +44,9 @@ type CreateOptions struct {
 	// Networks and Ports (--net, -p) are added to the config's
 	// miniruntime.network and miniruntime.ports annotations.
 	Networks, Ports []string
+	// Pod (--pod) joins the pod's network, IPC and UTS namespaces and
+	// mounts its /etc files.
+	Pod string
 }
 
 // Create sets up a container from its bundle and leaves its init waiting for
@@ -58,6 +62,14 @@ func Create(o CreateOptions) (*Container, *os.Process, error) {
 	}
 	if len(o.Networks) > 0 || len(o.Ports) > 0 {
 		addNetworkAnnotations(b.Spec, o.Networks, o.Ports)
+		if b.Raw, err = json.Marshal(b.Spec); err != nil {
+			return nil, nil, err
+		}
+	}
+	if o.Pod != "" {
+		if err := joinPod(b.Spec, o.Root, o.Pod); err != nil {
+			return nil, nil, err
+		}
 		if b.Raw, err = json.Marshal(b.Spec); err != nil {
 			return nil, nil, err
 		}
@@ -372,7 +384,7 @@ func writePidFile(path string, pid int) error {
 		return fmt.Errorf("--pid-file %s: %w", path, err)
 	}
 	// No trailing newline: containerd reads it with strconv.Atoi.
-	if err := writeFileAtomic(abs, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+	if err := atomicfile.WriteFile(abs, []byte(strconv.Itoa(pid)), 0o644); err != nil {
 		return fmt.Errorf("--pid-file %s: %w", path, err)
 	}
 	return nil

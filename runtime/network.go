@@ -148,3 +148,46 @@ func (c *Container) detachNetworks(rec *trace.Recorder) error {
 	}
 	return errors.Join(errs...)
 }
+
+// joinPod points network, ipc and uts at the pod's pinned namespaces (adding
+// any the spec lacks), drops the spec's hostname (the pod's UTS namespace has
+// the pod's; setting it would rename the whole pod), and bind-mounts the
+// pod's /etc files where the spec mounts none.
+func joinPod(s *specs.Spec, root, pod string) error {
+	if s.Annotations[netns.AnnotationNetwork] != "" || s.Annotations[netns.AnnotationPorts] != "" {
+		return fieldErr(fmt.Sprintf("annotations[%q]", netns.AnnotationNetwork), "a container in a pod uses the pod's network: give --net and -p to `pod create`")
+	}
+	if s.Linux == nil {
+		return fieldErr("linux", "missing: this runtime runs Linux containers")
+	}
+	paths, err := netns.PodNamespaces(root, pod)
+	if err != nil {
+		return fmt.Errorf("--pod %s: %w", pod, err)
+	}
+	for _, typ := range []specs.LinuxNamespaceType{specs.NetworkNamespace, specs.IPCNamespace, specs.UTSNamespace} {
+		found := false
+		for i := range s.Linux.Namespaces {
+			if s.Linux.Namespaces[i].Type == typ {
+				s.Linux.Namespaces[i].Path, found = paths[string(typ)], true
+			}
+		}
+		if !found {
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: typ, Path: paths[string(typ)]})
+		}
+	}
+	s.Hostname = ""
+	files, err := netns.PodFiles(root, pod)
+	if err != nil {
+		return fmt.Errorf("--pod %s: %w", pod, err)
+	}
+	mounted := map[string]bool{}
+	for _, m := range s.Mounts {
+		mounted[filepath.Clean(m.Destination)] = true
+	}
+	for _, dest := range []string{"/etc/hosts", "/etc/hostname", "/etc/resolv.conf"} {
+		if src := files[dest]; src != "" && !mounted[dest] {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: dest, Type: "bind", Source: src, Options: []string{"rbind", "ro", "nosuid", "nodev", "noexec"}})
+		}
+	}
+	return nil
+}

@@ -12,8 +12,9 @@ fi
 
 # busybox-static: the built-in demo image; libseccomp-dev, pkg-config, gcc:
 # seccomp support (cgo); runc: the reference runtime the benchmark compares
-# against; iproute2 and nftables: the networking labs and tests.
-packages=(busybox-static libseccomp-dev pkg-config gcc libc6-dev runc iproute2 nftables git ca-certificates)
+# against; iproute2, nftables, iptables and containernetworking-plugins:
+# the networking labs, CNI networks and tests.
+packages=(busybox-static libseccomp-dev pkg-config gcc libc6-dev runc iproute2 nftables iptables containernetworking-plugins git ca-certificates)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

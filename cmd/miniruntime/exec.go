@@ -153,17 +153,12 @@ func parseUser(s string) (uint32, uint32, error) {
 // terminal relayed, returning its exit status.
 func runExec(c *runtime.Container, p *specs.Process, x execFlags) (int, error) {
 	o := runtime.ProcessIO{PidFile: x.pidFile, ConsoleSocket: x.consoleSocket, PreserveFDs: x.preserveFDs, Trace: g.recorder("exec")}
-	var relay *ttyRelay
-	if p.Terminal && o.ConsoleSocket == "" {
-		if x.detach {
-			return 0, fmt.Errorf("--tty with --detach needs --console-socket to receive the terminal")
-		}
-		var err error
-		if relay, err = newTTYRelay(); err != nil {
-			return 0, err
-		}
+	relay, err := relayFor(p.Terminal, x.detach, &o)
+	if err != nil {
+		return 0, err
+	}
+	if relay != nil {
 		defer relay.close()
-		o.ConsoleSocket = relay.socketPath()
 	}
 	sigs := forwardSignals(!x.detach)
 	defer stopForwarding(sigs)

@@ -18,6 +18,7 @@ type createFlags struct {
 	noPivot, noNewKeyring          bool
 	preserveFDs                    int
 	nets, ports                    []string
+	pod                            string
 }
 
 func (cf *createFlags) register(c *cobra.Command) {
@@ -30,6 +31,7 @@ func (cf *createFlags) register(c *cobra.Command) {
 	f.IntVar(&cf.preserveFDs, "preserve-fds", 0, "pass this many fds after stdio (3, 4, ...) to the container")
 	f.StringArrayVar(&cf.nets, "net", nil, "join this network (repeatable; writes the miniruntime.network annotation)")
 	f.StringArrayVarP(&cf.ports, "publish", "p", nil, "publish [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|udp] (writes miniruntime.ports)")
+	f.StringVar(&cf.pod, "pod", "", "join this pod's network, IPC and UTS namespaces (miniruntime pod create)")
 }
 
 func (cf *createFlags) options(id, who string) runtime.CreateOptions {
@@ -39,7 +41,7 @@ func (cf *createFlags) options(id, who string) runtime.CreateOptions {
 			Trace: g.recorder(who),
 		},
 		Root: g.root, ID: id, Bundle: cf.bundle, NoPivot: cf.noPivot, NoNewKeyring: cf.noNewKeyring,
-		Networks: cf.nets, Ports: cf.ports,
+		Networks: cf.nets, Ports: cf.ports, Pod: cf.pod,
 	}
 }
 

@@ -58,6 +58,7 @@ func networkCreateCmd() *cobra.Command {
 	f.BoolVar(&n.Internal, "internal", false, "no route out and no NAT: containers reach only each other")
 	f.BoolVar(&n.NoMasquerade, "no-masquerade", false, "keep container addresses on outbound traffic")
 	f.IntVar(&n.MTU, "mtu", 0, "MTU of the bridge and veths (default 1500)")
+	f.StringVar(&n.Driver, "driver", "", "bridge (built in) or cni (the CNI plugins in /usr/lib/cni through libcni)")
 	return c
 }
 
@@ -72,9 +73,13 @@ func networkLsCmd() *cobra.Command {
 				return err
 			}
 			w := tabwriter.NewWriter(os.Stdout, 8, 1, 3, ' ', 0)
-			fmt.Fprintln(w, "NAME\tSUBNET\tGATEWAY\tBRIDGE\tINTERNAL")
+			fmt.Fprintln(w, "NAME\tDRIVER\tSUBNET\tGATEWAY\tBRIDGE\tINTERNAL")
 			for _, n := range nets {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%v\n", n.Name, n.Subnet, n.Gateway, n.Bridge, n.Internal)
+				driver := n.Driver
+				if driver == "" {
+					driver = "bridge"
+				}
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%v\n", n.Name, driver, n.Subnet, n.Gateway, n.Bridge, n.Internal)
 			}
 			return w.Flush()
 		},

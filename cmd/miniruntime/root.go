@@ -59,6 +59,7 @@ func newRoot() *cobra.Command {
 	root.AddCommand(createCmd(), startCmd(), stateCmd(), killCmd(), deleteCmd(), runCmd(), listCmd(), specCmd(), bundleCmd(),
 		execCmd(), pauseCmd(), resumeCmd(), psCmd(), updateCmd(), eventsCmd(), featuresCmd(), networkCmd())
 	root.AddCommand(qosCmd())
+	root.AddCommand(podCmd())
 	return root
 }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -39,17 +38,12 @@ func runCmd() *cobra.Command {
 // run is create + start + wait. The runtime stays the init's parent, so it
 // reaps it directly and forwards the signals it receives to it.
 func run(o runtime.CreateOptions, detach bool) (int, error) {
-	var relay *ttyRelay
-	if o.ConsoleSocket == "" && wantsTerminal(o.Bundle) {
-		if detach {
-			return 0, fmt.Errorf("process.terminal with --detach needs --console-socket to receive the terminal")
-		}
-		var err error
-		if relay, err = newTTYRelay(); err != nil {
-			return 0, err
-		}
+	relay, err := relayFor(o.ConsoleSocket == "" && wantsTerminal(o.Bundle), detach, &o.ProcessIO)
+	if err != nil {
+		return 0, err
+	}
+	if relay != nil {
 		defer relay.close()
-		o.ConsoleSocket = relay.socketPath()
 	}
 	// Take signals before the init exists, so none is lost in between.
 	sigs := forwardSignals(!detach)

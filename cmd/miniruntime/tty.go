@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/containerd/console"
+	"github.com/miniruntime/miniruntime/runtime"
 	"golang.org/x/sys/unix"
 )
 
@@ -24,6 +25,24 @@ type ttyRelay struct {
 	master console.Console
 	cur    console.Console
 	winch  chan os.Signal
+}
+
+// relayFor sets up a relay when a terminal is wanted and the caller gave no
+// --console-socket, pointing o at it; nil when none is needed. A detached
+// process cannot have one: nobody would be left to relay.
+func relayFor(wantTTY, detach bool, o *runtime.ProcessIO) (*ttyRelay, error) {
+	if !wantTTY || o.ConsoleSocket != "" {
+		return nil, nil
+	}
+	if detach {
+		return nil, errors.New("a terminal with --detach needs --console-socket to receive it")
+	}
+	r, err := newTTYRelay()
+	if err != nil {
+		return nil, err
+	}
+	o.ConsoleSocket = r.socketPath()
+	return r, nil
 }
 
 func newTTYRelay() (*ttyRelay, error) {
