@@ -103,6 +103,7 @@ func Create(o CreateOptions) (*Container, *os.Process, error) {
 		undo.run()
 		return nil, nil, err
 	}
+	c.spec = b.Spec
 	return c, proc, nil
 }
 

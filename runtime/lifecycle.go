@@ -15,7 +15,13 @@ import (
 )
 
 // Spec returns the config frozen into the state dir at create.
+//
+// Within one command it is read once: run's start and delete reuse what
+// create parsed.
 func (c *Container) Spec() (*specs.Spec, error) {
+	if c.spec != nil {
+		return c.spec, nil
+	}
 	raw, err := os.ReadFile(filepath.Join(c.dir, configFile))
 	if err != nil {
 		return nil, fmt.Errorf("read frozen config: %w", err)
@@ -24,6 +30,7 @@ func (c *Container) Spec() (*specs.Spec, error) {
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return nil, fmt.Errorf("read frozen config: %w", err)
 	}
+	c.spec = &s
 	return &s, nil
 }
 

@@ -57,7 +57,8 @@ type Container struct {
 	// published ports), released at delete.
 	Networks []*netns.Attachment `json:"networks,omitempty"`
 
-	dir string // <root>/<id>
+	dir  string      // <root>/<id>
+	spec *specs.Spec // the frozen config, once read (Spec)
 }
 
 const (

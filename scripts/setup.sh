@@ -33,7 +33,9 @@ if ! command -v go >/dev/null; then
 fi
 
 mkdir -p bin
-go build -tags seccomp -trimpath -ldflags "-X main.version=$(git describe --always --dirty 2>/dev/null || echo dev)" \
+# Statically linked (libseccomp and libc too): the binary is executed twice
+# for every container, and a static one starts measurably faster.
+go build -tags "seccomp netgo osusergo" -trimpath -ldflags "-X main.version=$(git describe --always --dirty 2>/dev/null || echo dev) -extldflags=-static" \
   -o bin/miniruntime ./cmd/miniruntime
 install -m 0755 bin/miniruntime /usr/local/bin/miniruntime
 echo "setup: installed $(miniruntime --version | head -n 1) to /usr/local/bin/miniruntime"
