@@ -1,0 +1,96 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// Fifty containers created at once on one network get fifty distinct
+// addresses, all reachable, and deleting them frees every one.
+func TestFiftyContainersInParallel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: starts 50 containers")
+	}
+	n := newNetEnv(t)
+	ok := func(args ...string) {
+		t.Helper()
+		if r := n.mrNS(args...); r.code != 0 {
+			t.Fatalf("miniruntime %s: exit %d: %s", strings.Join(args, " "), r.code, r.stderr)
+		}
+	}
+	ok("network", "create", "--subnet", "10.127.0.0/24", "many")
+	defer n.mrNS("network", "rm", "--force", "many")
+	n.spec.Process.Args = []string{"sleep", "60"}
+	n.spec.Linux.CgroupsPath = "" // each container its default cgroup, /miniruntime/<id>
+	n.writeSpec()
+
+	const count = 50
+	ids := make([]string, count)
+	errs := make([]string, count)
+	var wg sync.WaitGroup
+	for i := range ids {
+		ids[i] = fmt.Sprintf("p%02d", i)
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			cmd := exec.Command("nsenter", "--net=/run/netns/"+n.ns, binary, "--root", n.root,
+				"run", "-d", "-b", n.bundle, "--net", "many", ids[i])
+			if out, err := cmd.CombinedOutput(); err != nil {
+				errs[i] = fmt.Sprintf("%s: %v %s", ids[i], err, out)
+			}
+		}(i)
+	}
+	wg.Wait()
+	defer func() {
+		for _, id := range ids {
+			n.mrNS("delete", "--force", id)
+		}
+	}()
+	for _, e := range errs {
+		if e != "" {
+			t.Fatal(e)
+		}
+	}
+	seen := map[string]string{}
+	for _, id := range ids {
+		raw, err := os.ReadFile(filepath.Join(n.root, id, "state.json"))
+		var st struct {
+			Networks []struct {
+				IP string `json:"ip"`
+			} `json:"networks"`
+		}
+		if err != nil || json.Unmarshal(raw, &st) != nil || len(st.Networks) != 1 {
+			t.Fatalf("%s: state %s %v", id, raw, err)
+		}
+		ip := st.Networks[0].IP
+		if other, dup := seen[ip]; dup {
+			t.Fatalf("%s and %s both got %s", other, id, ip)
+		}
+		seen[ip] = id
+	}
+	// Every one answers a ping from the host namespace.
+	var ips []string
+	for ip := range seen {
+		ips = append(ips, ip)
+	}
+	script := "for ip in " + strings.Join(ips, " ") + "; do busybox ping -c 1 -W 2 $ip >/dev/null || echo unreachable $ip; done"
+	out, err := exec.Command("ip", "netns", "exec", n.ns, "sh", "-c", script).CombinedOutput()
+	if err != nil || strings.Contains(string(out), "unreachable") {
+		t.Fatalf("ping: %v\n%s", err, out)
+	}
+	for _, id := range ids {
+		ok("delete", "--force", id)
+	}
+	ents, _ := os.ReadDir(filepath.Join(n.root, "networks", "many", "ipam"))
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), ".") && e.Name() != "lock" {
+			t.Errorf("leak: allocation %s after deleting every container", e.Name())
+		}
+	}
+}
