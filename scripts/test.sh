@@ -28,9 +28,11 @@ go test -tags seccomp -count=1 ./...
 step "cgroup v2 integration tests in a QEMU guest"
 # The guest shares this machine's root read-only; test binaries are built
 # here and run there (go test -exec), the runtime binary is the one just
-# built, so the guest compiles nothing.
+# built, so the guest compiles nothing. The networking tests do not depend
+# on the cgroup version and are slow under emulation: they run here only.
 MINIRUNTIME_TEST_BINARY="$PWD/bin/miniruntime" \
-  go test -tags seccomp -count=1 -exec "$PWD/scripts/vm-test.sh --timeout 600 --" ./cgroups/ ./cmd/miniruntime/
+  go test -tags seccomp -count=1 -skip 'Network|Fifty|Pod|Overlay|CNI' \
+  -exec "$PWD/scripts/vm-test.sh --timeout 600 --" ./cgroups/ ./cmd/miniruntime/
 
 step "OCI validation suite (runc 1.1.5 passes 29/58 here)"
 CONFORMANCE_MIN=${CONFORMANCE_MIN:-40} scripts/conformance.sh "$PWD/bin/miniruntime"

@@ -26,7 +26,7 @@ func TestFiftyContainersInParallel(t *testing.T) {
 	}
 	ok("network", "create", "--subnet", "10.127.0.0/24", "many")
 	defer n.mrNS("network", "rm", "--force", "many")
-	n.spec.Process.Args = []string{"sleep", "60"}
+	n.spec.Process.Args = []string{"sleep", "300"}
 	n.spec.Linux.CgroupsPath = "" // each container its default cgroup, /miniruntime/<id>
 	n.writeSpec()
 
@@ -39,10 +39,21 @@ func TestFiftyContainersInParallel(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
+			// Output to a file, not a pipe: the detached container keeps
+			// its stdio, and a pipe would not reach EOF while it runs.
+			out := filepath.Join(t.TempDir(), ids[i]+".out")
+			f, err := os.Create(out)
+			if err != nil {
+				errs[i] = err.Error()
+				return
+			}
+			defer f.Close()
 			cmd := exec.Command("nsenter", "--net=/run/netns/"+n.ns, binary, "--root", n.root,
 				"run", "-d", "-b", n.bundle, "--net", "many", ids[i])
-			if out, err := cmd.CombinedOutput(); err != nil {
-				errs[i] = fmt.Sprintf("%s: %v %s", ids[i], err, out)
+			cmd.Stdout, cmd.Stderr = f, f
+			if err := cmd.Run(); err != nil {
+				msg, _ := os.ReadFile(out)
+				errs[i] = fmt.Sprintf("%s: %v %s", ids[i], err, msg)
 			}
 		}(i)
 	}
@@ -79,7 +90,7 @@ func TestFiftyContainersInParallel(t *testing.T) {
 	for ip := range seen {
 		ips = append(ips, ip)
 	}
-	script := "for ip in " + strings.Join(ips, " ") + "; do busybox ping -c 1 -W 2 $ip >/dev/null || echo unreachable $ip; done"
+	script := "for ip in " + strings.Join(ips, " ") + "; do busybox ping -c 1 -W 1 $ip >/dev/null || busybox ping -c 1 -W 2 $ip >/dev/null || echo unreachable $ip; done"
 	out, err := exec.Command("ip", "netns", "exec", n.ns, "sh", "-c", script).CombinedOutput()
 	if err != nil || strings.Contains(string(out), "unreachable") {
 		t.Fatalf("ping: %v\n%s", err, out)
