@@ -2,27 +2,36 @@ package runtime
 
 // The parent (create, run) and the container init talk over a socketpair,
 // one JSON message per step. The init is re-executed from this binary with
-// fresh namespaces and blocks until the parent has placed it in its cgroup.
+// fresh namespaces, born in its cgroup.
 //
 //	parent (create)                          init (miniruntime init, pid 1 inside)
 //	---------------                          -------------------------------------
-//	clone+exec init in new namespaces  ───▶
-//	put pid in the cgroup (v1)
-//	send initConfig                    ───▶  read config
-//	                                         mount propagation, rootfs bind, mounts, /dev
-//	                                   ◀───  msgHooks ("run createRuntime hooks now")
-//	run prestart, createRuntime hooks
-//	send msgContinue                   ───▶  run createContainer hooks (container namespaces)
-//	                                         pivot_root, masked/readonly paths, hostname,
-//	                                         sysctls, open exec.fifo, check process.args[0]
+//	mkdir the cgroup, allocate addresses
+//	clone3 init into new namespaces and
+//	its cgroup2 dir (CLONE_INTO_CGROUP) ───▶
+//	send initConfig                    ───▶  read config; join the v1 cgroups (this
+//	                                         thread, via tasks files)
+//	                                         mount propagation, rootfs bind, mounts up
+//	                                         to the first cgroup mount
+//	                                   ◀───  msgHooks
+//	attach networks (veth into the netns),
+//	run createRuntime hooks
+//	send msgContinue                   ───▶  cgroup namespace, remaining mounts, /dev,
+//	                                         createContainer hooks, pivot_root,
+//	                                         masked/readonly paths, hostname, sysctls,
+//	                                         open exec.fifo, check process.args[0]
 //	                                   ◀───  msgReady
 //	write pid file and state.json, exit      block reading exec.fifo
 //
-//	start: write one byte to exec.fifo ───▶  startContainer hooks, user, capabilities,
-//	       remove exec.fifo, poststart       no_new_privs, seccomp, execve(process.args)
+//	start: prestart hooks, write one   ───▶  startContainer hooks, user, capabilities,
+//	byte to exec.fifo, remove it, wait       no_new_privs, seccomp, rlimits,
+//	until the init has exec'd (its           execve(process.args)
+//	FIFO end closes), poststart hooks
 //
 // Any failure in the init is sent as msgError and the init exits; the parent
-// then undoes everything it did.
+// then undoes everything it did. exec uses the same init with no rootfs
+// work: it joins the container's namespaces and goes straight to the
+// process attributes.
 
 import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
