@@ -12,9 +12,6 @@ var (
 	ErrNotExist   = errors.New("container does not exist")
 	ErrExist      = errors.New("container already exists")
 	ErrNotRunning = errors.New("container not running")
-	ErrRunning    = errors.New("container is running")
-	ErrNotCreated = errors.New("container is not in created state")
-	ErrStopped    = errors.New("container has stopped")
 )
 
 // FieldError is a problem with one field of config.json, named by its JSON

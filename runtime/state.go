@@ -21,11 +21,10 @@ import (
 type Status string
 
 const (
-	Creating Status = "creating"
-	Created  Status = "created"
-	Running  Status = "running"
-	Paused   Status = "paused"
-	Stopped  Status = "stopped"
+	Created Status = "created"
+	Running Status = "running"
+	Paused  Status = "paused"
+	Stopped Status = "stopped"
 )
 
 // CanStart, CanKill and CanDelete say which operations a status allows.
