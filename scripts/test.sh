@@ -34,8 +34,12 @@ MINIRUNTIME_TEST_BINARY="$PWD/bin/miniruntime" \
   go test -tags seccomp -count=1 -skip 'Network|Fifty|Pod|Overlay|CNI' \
   -exec "$PWD/scripts/vm-test.sh --timeout 600 --" ./cgroups/ ./cmd/miniruntime/
 
-step "OCI validation suite (runc 1.1.5 passes 29/58 here)"
-CONFORMANCE_MIN=${CONFORMANCE_MIN:-40} scripts/conformance.sh "$PWD/bin/miniruntime"
+step "OCI validation suite (runc 1.1.5 passes 29/58 here; miniruntime 42)"
+# Two programs race against the runtime by design (killsig sends a signal
+# before the shell has set its trap; poststart compares output order): the
+# gate leaves room for them and one more, so that a lost race cannot block
+# a landing, while a real regression still fails.
+CONFORMANCE_MIN=${CONFORMANCE_MIN:-39} scripts/conformance.sh "$PWD/bin/miniruntime"
 
 step "containerd (ctr and CRI) and podman drive miniruntime in place of runc"
 scripts/clients-test.sh "$PWD/bin/miniruntime"
