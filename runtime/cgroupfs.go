@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/miniruntime/miniruntime/internal/trace"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -69,8 +68,14 @@ func (f *fs) mountCgroup(m specs.Mount, o mountOpts, mode string) error {
 	if err := unix.MountSetattr(int(top.Fd()), "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr); err != nil {
 		return fmt.Errorf("mount_setattr %s: %w", m.Destination, err)
 	}
-	f.rec.Step("make "+m.Destination+" and the hierarchies in it read-only, nosuid, nodev, noexec",
-		trace.Quote("mount", "-o", "remount,bind,ro,nosuid,nodev,noexec", "--make-rshared-attrs", m.Destination))
+	if f.rec.Enabled() {
+		what := "nosuid,nodev,noexec"
+		if attr.Attr_set&unix.MOUNT_ATTR_RDONLY != 0 {
+			what = "ro," + what
+		}
+		f.rec.Step("make "+m.Destination+" and every hierarchy in it "+what,
+			fmt.Sprintf("mount_setattr(%s, AT_RECURSIVE, set=%s)", m.Destination, what))
+	}
 	return nil
 }
 

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -116,14 +117,6 @@ func flagNames(f uintptr) string {
 	if f&unix.MS_REC != 0 {
 		out = append(out, "rec")
 	}
-	return strings.Join(sortedStrings(out), ",")
-}
-
-func sortedStrings(s []string) []string {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
-	return s
+	slices.Sort(out)
+	return strings.Join(out, ",")
 }

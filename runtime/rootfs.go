@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/cyphar/filepath-securejoin/pathrs-lite"
@@ -112,45 +113,47 @@ func (f *fs) makeParentPrivate() error {
 	return f.mount("", mp, "", unix.MS_PRIVATE, "", "")
 }
 
-// mountsUnder lists the mount points at or below dir, deepest first.
-func mountsUnder(dir string) ([]string, error) {
+// mountPoints lists the mount points of this mount namespace in the order
+// of /proc/self/mountinfo (a mount comes after the one it sits on).
+func mountPoints() ([]string, error) {
 	b, err := os.ReadFile("/proc/self/mountinfo")
 	if err != nil {
 		return nil, err
 	}
 	var out []string
 	for _, line := range strings.Split(string(b), "\n") {
-		fields := strings.Fields(line)
-		if len(fields) < 5 {
-			continue
+		if fields := strings.Fields(line); len(fields) >= 5 {
+			out = append(out, unescapeMountinfo(fields[4]))
 		}
-		mp := unescapeMountinfo(fields[4])
-		if mp == dir || strings.HasPrefix(mp, dir+"/") {
-			out = append(out, mp)
-		}
-	}
-	// Later mounts (and deeper ones) come later in mountinfo: undo in
-	// reverse order.
-	for i, j := 0, len(out)-1; i < j; i, j = i+1, j-1 {
-		out[i], out[j] = out[j], out[i]
 	}
 	return out, nil
 }
 
-// mountPointOf finds the mount point under which path lives, from
-// /proc/self/mountinfo: the longest mount point that is a prefix of path.
+// mountsUnder lists the mount points at or below dir, deepest first, the
+// order to undo them in.
+func mountsUnder(dir string) ([]string, error) {
+	mps, err := mountPoints()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, mp := range slices.Backward(mps) {
+		if mp == dir || strings.HasPrefix(mp, dir+"/") {
+			out = append(out, mp)
+		}
+	}
+	return out, nil
+}
+
+// mountPointOf finds the mount point under which path lives: the longest
+// mount point that is a prefix of path.
 func mountPointOf(path string) (string, error) {
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	mps, err := mountPoints()
 	if err != nil {
 		return "", err
 	}
 	best := "/"
-	for _, line := range strings.Split(string(b), "\n") {
-		fields := strings.Fields(line)
-		if len(fields) < 5 {
-			continue
-		}
-		mp := unescapeMountinfo(fields[4])
+	for _, mp := range mps {
 		if (path == mp || strings.HasPrefix(path, strings.TrimSuffix(mp, "/")+"/")) && len(mp) > len(best) {
 			best = mp
 		}

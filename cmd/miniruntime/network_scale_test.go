@@ -18,12 +18,7 @@ func TestFiftyContainersInParallel(t *testing.T) {
 		t.Skip("-short: starts 50 containers")
 	}
 	n := newNetEnv(t)
-	ok := func(args ...string) {
-		t.Helper()
-		if r := n.mrNS(args...); r.code != 0 {
-			t.Fatalf("miniruntime %s: exit %d: %s", strings.Join(args, " "), r.code, r.stderr)
-		}
-	}
+	ok := n.okNS
 	ok("network", "create", "--subnet", "10.127.0.0/24", "many")
 	defer n.mrNS("network", "rm", "--force", "many")
 	n.spec.Process.Args = []string{"sleep", "300"}

@@ -58,6 +58,17 @@ func newNetEnv(t *testing.T) *netEnv {
 	return n
 }
 
+// okNS runs the runtime in the test's host namespace, fails the test unless
+// it succeeds, and returns its stdout.
+func (n *netEnv) okNS(args ...string) string {
+	n.t.Helper()
+	r := n.mrNS(args...)
+	if r.code != 0 {
+		n.t.Fatalf("miniruntime %s: exit %d: %s", strings.Join(args, " "), r.code, r.stderr)
+	}
+	return r.stdout
+}
+
 // mrNS runs the runtime in the test's host namespace.
 func (n *netEnv) mrNS(args ...string) result {
 	n.t.Helper()
@@ -68,14 +79,7 @@ func (n *netEnv) mrNS(args ...string) result {
 
 func TestNetworksAttachPublishAndClean(t *testing.T) {
 	n := newNetEnv(t)
-	ok := func(args ...string) string {
-		t.Helper()
-		r := n.mrNS(args...)
-		if r.code != 0 {
-			t.Fatalf("miniruntime %s: exit %d: %s", strings.Join(args, " "), r.code, r.stderr)
-		}
-		return r.stdout
-	}
+	ok := n.okNS
 	ok("network", "create", "--subnet", "10.123.1.0/24", "front")
 	ok("network", "create", "--subnet", "10.123.2.0/24", "back")
 	defer n.mrNS("network", "rm", "--force", "front")

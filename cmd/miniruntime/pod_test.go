@@ -60,14 +60,7 @@ func (n *netEnv) cleanPods() {
 func TestPodSharesLocalhostAndHostname(t *testing.T) {
 	n := newNetEnv(t)
 	n.cleanPods()
-	ok := func(args ...string) string {
-		t.Helper()
-		r := n.mrNS(args...)
-		if r.code != 0 {
-			t.Fatalf("miniruntime %s: exit %d: %s", strings.Join(args, " "), r.code, r.stderr)
-		}
-		return r.stdout
-	}
+	ok := n.okNS
 	ok("network", "create", "--subnet", "10.123.20.0/24", "podnet")
 	defer n.mrNS("network", "rm", "--force", "podnet")
 	if out := ok("pod", "create", "--net", "podnet", "web"); !strings.Contains(out, "web podnet=10.123.20.2") {
@@ -189,14 +182,7 @@ func (n *netEnv) cniNetwork(name, subnet string) {
 func TestCNINetworkContainersAndPod(t *testing.T) {
 	n := newNetEnv(t)
 	n.cleanPods()
-	ok := func(args ...string) string {
-		t.Helper()
-		r := n.mrNS(args...)
-		if r.code != 0 {
-			t.Fatalf("miniruntime %s: exit %d: %s", strings.Join(args, " "), r.code, r.stderr)
-		}
-		return r.stdout
-	}
+	ok := n.okNS
 	n.cniNetwork("cnet", "10.123.30.0/24")
 	defer n.mrNS("network", "rm", "--force", "cnet")
 
