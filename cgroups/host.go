@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // hierarchy is one mounted cgroup tree the container gets a directory in.
@@ -50,11 +51,32 @@ var v1Controllers = []string{
 	"perf_event", "net_prio", "hugetlb", "pids", "rdma", "misc", "debug",
 }
 
+// probed caches the layout under DefaultMountpoint: one command asks for it
+// several times (create, start, delete in `run`), and it cannot change
+// under a running command without breaking every container anyway.
+var probed struct {
+	sync.Mutex
+	h *host
+}
+
 // probe describes the host's cgroup layout under mnt.
 func probe(mnt string) (*host, error) {
-	if mnt == "" {
-		mnt = DefaultMountpoint
+	if mnt == "" || mnt == DefaultMountpoint {
+		probed.Lock()
+		defer probed.Unlock()
+		if probed.h == nil {
+			h, err := probeUncached(DefaultMountpoint)
+			if err != nil {
+				return nil, err
+			}
+			probed.h = h
+		}
+		return probed.h, nil
 	}
+	return probeUncached(mnt)
+}
+
+func probeUncached(mnt string) (*host, error) {
 	mode, err := DetectMode(mnt)
 	if err != nil {
 		return nil, err

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/miniruntime/miniruntime/internal/trace"
 	"golang.org/x/sys/unix"
 )
 
@@ -78,6 +79,9 @@ func (m *Manager) Signal(sig unix.Signal) error {
 // directory that is already gone is fine: Delete can be called again.
 // Parent directories (DefaultParent) are left for other containers.
 func (m *Manager) Delete() error {
+	if m.removeEmpty() {
+		return nil
+	}
 	if pids, err := m.Pids(); err == nil && len(pids) > 0 {
 		if err := m.Signal(unix.SIGKILL); err != nil {
 			return fmt.Errorf("delete cgroup: %w", err)
@@ -94,6 +98,22 @@ func (m *Manager) Delete() error {
 		return fmt.Errorf("delete cgroup %s: %w", m.Path(), err)
 	}
 	return nil
+}
+
+// removeEmpty tries the common case first: the processes are gone and
+// there are no child cgroups, so one rmdir per hierarchy is all it takes,
+// without listing processes or walking directories full of control files.
+// It reports whether that was enough.
+func (m *Manager) removeEmpty() bool {
+	for _, dir := range m.Dirs() {
+		if err := unix.Rmdir(dir); err != nil && !errors.Is(err, unix.ENOENT) {
+			return false
+		}
+		if m.w.rec.Enabled() {
+			m.w.rec.Step("remove cgroup", "rmdir "+trace.Quote(dir))
+		}
+	}
+	return true
 }
 
 // removeTree removes dir and the cgroups under it, deepest first.

@@ -31,6 +31,9 @@ type Manager struct {
 	h     *host
 	paths map[string]string // hierarchy Name -> cgroup path ("/miniruntime/web")
 	w     writer
+
+	todo    *pending // set between Begin and Finish
+	created []string // directories Begin and Finish made, outermost first
 }
 
 // New resolves cgroupsPath (see host.resolve: "" is DefaultParent/<id>, an
@@ -38,12 +41,107 @@ type Manager struct {
 // from the caller's own cgroup), creates the cgroup in every hierarchy the
 // host's mode uses and applies res. Everything is checked before the first
 // mkdir; if a later step fails, New removes the directories it created.
+// It is Begin and Finish in one go.
 func New(id, cgroupsPath string, res *specs.LinuxResources, opts Options) (*Manager, error) {
 	h, err := probe(opts.Mountpoint)
 	if err != nil {
 		return nil, err
 	}
 	return create(h, id, cgroupsPath, res, opts.Recorder)
+}
+
+func create(h *host, id, cgroupsPath string, res *specs.LinuxResources, rec *trace.Recorder) (*Manager, error) {
+	m, err := begin(h, id, cgroupsPath, res, rec)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.Finish(); err != nil {
+		m.removeCreated()
+		return nil, err
+	}
+	return m, nil
+}
+
+// Begin checks everything New would do and creates only the cgroup2
+// directory that clone3 can start a process in (FD); Finish does the rest.
+// Between the two, a caller starts the container init, so that the v1
+// hierarchies and the resource writes happen while the init's runtime is
+// still starting up, instead of before it. On a host without cgroup2,
+// Begin creates nothing.
+func Begin(id, cgroupsPath string, res *specs.LinuxResources, opts Options) (*Manager, error) {
+	h, err := probe(opts.Mountpoint)
+	if err != nil {
+		return nil, err
+	}
+	return begin(h, id, cgroupsPath, res, opts.Recorder)
+}
+
+func begin(h *host, id, cgroupsPath string, res *specs.LinuxResources, rec *trace.Recorder) (*Manager, error) {
+	m, err := plan(h, id, cgroupsPath, res, rec)
+	if err != nil {
+		return nil, err
+	}
+	for i, x := range h.hier {
+		if x.V2 {
+			if err := m.createIn(x); err != nil {
+				m.removeCreated()
+				return nil, err
+			}
+			m.todo.done = i
+			break
+		}
+	}
+	return m, nil
+}
+
+// Finish creates the cgroup in the hierarchies Begin left, enables the
+// controllers, writes the resources and installs the device rules. On
+// failure it removes what it created itself; what Begin made is left for
+// Delete, since a process may already live in it.
+func (m *Manager) Finish() (err error) {
+	t := m.todo
+	if t == nil {
+		return nil
+	}
+	m.todo = nil
+	begun := len(m.created)
+	defer func() {
+		if err != nil {
+			for _, d := range slices.Backward(m.created[begun:]) {
+				_ = m.w.rmdir(d)
+			}
+			m.created = m.created[:begun]
+		}
+	}()
+	for i, x := range m.h.hier {
+		if i == t.done {
+			continue
+		}
+		if err := m.createIn(x); err != nil {
+			return err
+		}
+	}
+	if m.h.mode == Unified {
+		if err := m.enableControllers(t.controllers); err != nil {
+			return err
+		}
+	}
+	if err := m.w.apply(t.settings, m.dirFor); err != nil {
+		return err
+	}
+	if t.prog != nil {
+		return m.w.attachDeviceFilter(m.dir(m.h.hier[0]), t.prog)
+	}
+	return m.checkDevicesList(t.rules)
+}
+
+// pending is what Begin has checked and rendered and Finish writes.
+type pending struct {
+	settings    []Setting
+	prog        *DeviceProgram // v2 device filter; nil on v1
+	rules       []DeviceRule
+	controllers []string // v2 controllers to enable
+	done        int      // index of the hierarchy Begin created, or -1
 }
 
 // Load opens a cgroup New created, given the path Manager.Path returned
@@ -65,7 +163,8 @@ func load(h *host, path string, rec *trace.Recorder) (*Manager, error) {
 	return &Manager{h: h, paths: paths, w: writer{rec: rec}}, nil
 }
 
-func create(h *host, id, cgroupsPath string, res *specs.LinuxResources, rec *trace.Recorder) (_ *Manager, err error) {
+// plan renders and checks everything before the system is touched.
+func plan(h *host, id, cgroupsPath string, res *specs.LinuxResources, rec *trace.Recorder) (_ *Manager, err error) {
 	if err := Validate(res); err != nil {
 		return nil, err
 	}
@@ -73,79 +172,62 @@ func create(h *host, id, cgroupsPath string, res *specs.LinuxResources, rec *tra
 	if err != nil {
 		return nil, err
 	}
-	m := &Manager{h: h, paths: paths, w: writer{rec: rec}}
-
-	// Render and check everything before touching the system.
-	var settings []Setting
-	var prog *DeviceProgram
-	var rules []DeviceRule
-	if rules, err = DeviceRules(devicesOf(res)); err != nil {
+	t := &pending{done: -1}
+	m := &Manager{h: h, paths: paths, w: writer{rec: rec}, todo: t}
+	if t.rules, err = DeviceRules(devicesOf(res)); err != nil {
 		return nil, err
 	}
 	if h.mode == Unified {
-		if settings, err = V2Values(res); err != nil {
+		if t.settings, err = V2Values(res); err != nil {
 			return nil, err
 		}
-		if prog, err = DeviceFilter(rules); err != nil {
+		if t.prog, err = DeviceFilter(t.rules); err != nil {
 			return nil, err
 		}
 	} else {
-		if settings, err = V1Values(res); err != nil {
+		if t.settings, err = V1Values(res); err != nil {
 			return nil, err
 		}
 		if _, ok := h.controllerHier("devices"); !ok {
 			return nil, unsupportedf(fDevices, "the devices controller is not mounted; refusing to run a container without device isolation")
 		}
 	}
-	for _, s := range settings {
+	for _, s := range t.settings {
 		if _, err := m.dirFor(s); err != nil {
 			return nil, err
 		}
 	}
-	var controllers []string
 	if h.mode == Unified {
-		if controllers, err = m.wantControllers(settings); err != nil {
+		if t.controllers, err = m.wantControllers(t.settings); err != nil {
 			return nil, err
 		}
-	}
-
-	var created []string
-	defer func() {
-		if err != nil {
-			for _, d := range slices.Backward(created) {
-				_ = m.w.rmdir(d)
-			}
-		}
-	}()
-	for _, x := range h.hier {
-		dir := m.dir(x)
-		c, err := m.w.mkdirAll(dir)
-		created = append(created, c...)
-		if err != nil {
-			return nil, fmt.Errorf("create cgroup: %w", err)
-		}
-		if x.has("cpuset") {
-			if err := m.w.cpusetFill(filepath.Join(h.mnt, x.Name), dir); err != nil {
-				return nil, fmt.Errorf("create cgroup: %w", err)
-			}
-		}
-	}
-	if h.mode == Unified {
-		if err := m.enableControllers(controllers); err != nil {
-			return nil, err
-		}
-	}
-	if err := m.w.apply(settings, m.dirFor); err != nil {
-		return nil, err
-	}
-	if prog != nil {
-		if err := m.w.attachDeviceFilter(m.dir(h.hier[0]), prog); err != nil {
-			return nil, err
-		}
-	} else if err := m.checkDevicesList(rules); err != nil {
-		return nil, err
 	}
 	return m, nil
+}
+
+// createIn makes the container's directory in hierarchy x, recording what
+// it created so that a failure can remove exactly that.
+func (m *Manager) createIn(x hierarchy) error {
+	dir := m.dir(x)
+	c, err := m.w.mkdirAll(dir)
+	m.created = append(m.created, c...)
+	if err != nil {
+		return fmt.Errorf("create cgroup: %w", err)
+	}
+	if x.has("cpuset") {
+		if err := m.w.cpusetFill(filepath.Join(m.h.mnt, x.Name), dir); err != nil {
+			return fmt.Errorf("create cgroup: %w", err)
+		}
+	}
+	return nil
+}
+
+// removeCreated undoes createIn, innermost first.
+func (m *Manager) removeCreated() {
+	for _, d := range slices.Backward(m.created) {
+		_ = m.w.rmdir(d)
+	}
+	m.created = nil
 }
 
 func devicesOf(res *specs.LinuxResources) []specs.LinuxDeviceCgroup {

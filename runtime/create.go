@@ -47,6 +47,9 @@ type CreateOptions struct {
 	// Pod (--pod) joins the pod's network, IPC and UTS namespaces and
 	// mounts its /etc files.
 	Pod string
+	// Loaded is the bundle already read from Bundle by a caller that had
+	// to look inside first (run, for process.terminal); nil reads it.
+	Loaded *Bundle
 }
 
 // Create sets up a container from its bundle and leaves its init waiting for
@@ -56,10 +59,16 @@ func Create(o CreateOptions) (*Container, *os.Process, error) {
 	if err := ValidateID(o.ID); err != nil {
 		return nil, nil, err
 	}
-	b, err := LoadBundle(o.Bundle)
-	if err != nil {
-		return nil, nil, err
+	o.Trace.Step("DBG create entered", "")
+	b := o.Loaded
+	if b == nil {
+		var err error
+		if b, err = LoadBundle(o.Bundle); err != nil {
+			return nil, nil, err
+		}
 	}
+	var err error
+	o.Trace.Step("DBG loaded", "")
 	if len(o.Networks) > 0 || len(o.Ports) > 0 {
 		addNetworkAnnotations(b.Spec, o.Networks, o.Ports)
 		if b.Raw, err = json.Marshal(b.Spec); err != nil {
@@ -77,6 +86,7 @@ func Create(o CreateOptions) (*Container, *os.Process, error) {
 	if err := Validate(b); err != nil {
 		return nil, nil, err
 	}
+	o.Trace.Step("DBG validated", "")
 	if err := checkCreateFlags(b.Spec, o); err != nil {
 		return nil, nil, err
 	}
@@ -90,6 +100,7 @@ func Create(o CreateOptions) (*Container, *os.Process, error) {
 		}
 		return nil, nil, fmt.Errorf("state dir %s: %w", dir, err)
 	}
+	o.Trace.Step("DBG statedir", "")
 	var undo undoStack
 	undo.push(func() { os.RemoveAll(dir) })
 	c := &Container{
@@ -125,6 +136,7 @@ func (c *Container) create(b *Bundle, o CreateOptions, undo *undoStack) (*os.Pro
 	if err := os.WriteFile(filepath.Join(c.dir, configFile), b.Raw, 0o600); err != nil {
 		return nil, fmt.Errorf("freeze config: %w", err)
 	}
+	rec.Step("DBG config written", "")
 	if err := unix.Mkfifo(c.fifoPath(), 0o622); err != nil {
 		return nil, fmt.Errorf("mkfifo %s: %w", c.fifoPath(), err)
 	}
@@ -144,7 +156,9 @@ func (c *Container) create(b *Bundle, o CreateOptions, undo *undoStack) (*os.Pro
 		}
 	}
 
-	cg, err := cgroups.New(c.ID, b.Spec.Linux.CgroupsPath, b.Spec.Linux.Resources, cgroups.Options{Recorder: rec})
+	// Only the cgroup2 directory the init is born in exists before clone;
+	// the rest of the cgroup is made while the init's runtime starts up.
+	cg, err := cgroups.Begin(c.ID, b.Spec.Linux.CgroupsPath, b.Spec.Linux.Resources, cgroups.Options{Recorder: rec})
 	if err != nil {
 		return nil, err
 	}
@@ -171,6 +185,9 @@ func (c *Container) create(b *Bundle, o CreateOptions, undo *undoStack) (*os.Pro
 		}
 	})
 	c.Pid = cmd.Process.Pid
+	if err := cg.Finish(); err != nil {
+		return nil, err
+	}
 	if _, c.StartTime, err = procStat(c.Pid); err != nil {
 		return nil, fmt.Errorf("container init %d: %w", c.Pid, err)
 	}

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 
 	"github.com/miniruntime/miniruntime/images"
-	"github.com/opencontainers/runc/libcontainer/specconv"
+	"github.com/miniruntime/miniruntime/runtime"
 	"github.com/spf13/cobra"
 )
 
@@ -34,7 +34,7 @@ func bundleCmd() *cobra.Command {
 			if err := images.Busybox(filepath.Join(dir, "rootfs")); err != nil {
 				return err
 			}
-			spec := specconv.Example()
+			spec := runtime.DefaultSpec()
 			spec.Hostname = "miniruntime"
 			spec.Process.Terminal = false
 			spec.Process.Args = []string{"sh", "-c", demoScript}

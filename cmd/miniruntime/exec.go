@@ -153,6 +153,8 @@ func parseUser(s string) (uint32, uint32, error) {
 // terminal relayed, returning its exit status.
 func runExec(c *runtime.Container, p *specs.Process, x execFlags) (int, error) {
 	o := runtime.ProcessIO{PidFile: x.pidFile, ConsoleSocket: x.consoleSocket, PreserveFDs: x.preserveFDs, Trace: g.recorder("exec")}
+	fwd := forwardSignals(!x.detach)
+	defer fwd.stop()
 	relay, err := relayFor(p.Terminal, x.detach, &o)
 	if err != nil {
 		return 0, err
@@ -160,8 +162,7 @@ func runExec(c *runtime.Container, p *specs.Process, x execFlags) (int, error) {
 	if relay != nil {
 		defer relay.close()
 	}
-	sigs := forwardSignals(!x.detach)
-	defer stopForwarding(sigs)
+	fwd.wait()
 	proc, err := c.Exec(p, o)
 	if err != nil || x.detach {
 		return 0, err
@@ -175,7 +176,7 @@ func runExec(c *runtime.Container, p *specs.Process, x execFlags) (int, error) {
 		}
 		ttyDone = relay.attach()
 	}
-	st := waitForwarding(proc, sigs)
+	st := waitForwarding(proc, fwd.sigs)
 	if ttyDone != nil {
 		<-ttyDone
 	}

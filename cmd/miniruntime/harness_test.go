@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/miniruntime/miniruntime/images"
-	"github.com/opencontainers/runc/libcontainer/specconv"
+	"github.com/miniruntime/miniruntime/runtime"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -77,7 +77,7 @@ func newEnv(t *testing.T) *env {
 	if err := images.Busybox(filepath.Join(e.bundle, "rootfs")); err != nil {
 		t.Fatal(err)
 	}
-	e.spec = specconv.Example()
+	e.spec = runtime.DefaultSpec()
 	e.spec.Process.Terminal = false
 	e.spec.Process.Args = []string{"true"}
 	e.spec.Hostname = "mrtest"

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/miniruntime/miniruntime/runtime"
-	"github.com/opencontainers/runc/libcontainer/specconv"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/spf13/cobra"
 )
@@ -72,7 +71,7 @@ func specCmd() *cobra.Command {
 			if _, err := os.Stat(path); err == nil {
 				return fmt.Errorf("%s already exists; remove it first", path)
 			}
-			b, err := json.MarshalIndent(specconv.Example(), "", "  ")
+			b, err := json.MarshalIndent(runtime.DefaultSpec(), "", "  ")
 			if err != nil {
 				return err
 			}

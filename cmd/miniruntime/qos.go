@@ -15,7 +15,6 @@ import (
 	"github.com/miniruntime/miniruntime/cgroups/qos"
 	"github.com/miniruntime/miniruntime/images"
 	"github.com/miniruntime/miniruntime/runtime"
-	"github.com/opencontainers/runc/libcontainer/specconv"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -334,7 +333,7 @@ func (s *labStarter) create(lc qos.LabContainer) (*qos.LabHandle, error) {
 	if err := os.MkdirAll(bundle, 0o755); err != nil {
 		return nil, err
 	}
-	spec := specconv.Example()
+	spec := runtime.DefaultSpec()
 	spec.Root = &specs.Root{Path: s.rootfs, Readonly: true}
 	spec.Hostname = "qoslab"
 	spec.Process.Terminal = false
