@@ -1,9 +1,9 @@
 package netns
 
 // The cni driver: a network whose containers are plugged in by the real
-// CNI plugins (Debian's containernetworking-plugins in /usr/lib/cni) through
-// libcni, the library containerd's CRI plugin and podman use. The network
-// is a conflist of three plugins:
+// CNI plugins (Debian's containernetworking-plugins in /usr/lib/cni), run
+// as containerd's CRI plugin and podman run them (the protocol is in
+// cniproto.go). The network is a conflist of three plugins:
 //
 //	bridge     creates the bridge (cni-NAME) on first use, the veth pair, the
 //	           container's address and routes, and masquerade (iptables)
@@ -20,8 +20,8 @@ package netns
 // runtimes do, so that DEL can enter it and remove the interface and the
 // masquerade rule even after the container's processes are gone.
 //
-// libcni is only used inside these functions: nothing is set up at package
-// init, and a process that never touches a cni network pays nothing.
+// Nothing is set up at package init: a process that never touches a cni
+// network pays nothing.
 
 import (
 	"context"
@@ -32,13 +32,8 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
-	"github.com/containernetworking/cni/libcni"
-	"github.com/containernetworking/cni/pkg/invoke"
-	types100 "github.com/containernetworking/cni/pkg/types/100"
-	"github.com/containernetworking/cni/pkg/version"
 	"github.com/miniruntime/miniruntime/internal/atomicfile"
 	"github.com/miniruntime/miniruntime/internal/trace"
 	"golang.org/x/sys/unix"
@@ -134,7 +129,7 @@ func (o Options) createCNI(n *Network, host *nsHandle) error {
 	if err != nil {
 		return err
 	}
-	if _, err := libcni.ConfListFromBytes(b); err != nil {
+	if _, err := parseCNIList(b); err != nil {
 		return fmt.Errorf("network %s: conflist: %w", n.Name, err)
 	}
 	if err := os.MkdirAll(o.cniDir(n.Name), 0o700); err != nil {
@@ -148,76 +143,18 @@ func (o Options) createCNI(n *Network, host *nsHandle) error {
 	return o.saveNetwork(n)
 }
 
-// cni is one network's libcni handle: the conflist, the plugin search path,
-// a cache under the network's dir (not /var/lib/cni/results), and an Exec
-// that runs the plugins in the host namespace and traces them.
-type cni struct {
-	conf *libcni.CNIConfig
-	list *libcni.NetworkConfigList
-}
-
+// openCNI reads the network's conflist. The plugins' results are kept
+// under the network's dir, not in /var/lib/cni, like everything else of it.
 func (o Options) openCNI(n *Network, host *nsHandle) (*cni, error) {
-	list, err := libcni.ConfListFromFile(o.conflistPath(n.Name))
+	b, err := os.ReadFile(o.conflistPath(n.Name))
 	if err != nil {
 		return nil, fmt.Errorf("network %s: %w", n.Name, err)
 	}
-	ex := &cniExec{raw: &invoke.RawExec{Stderr: os.Stderr}, host: host}
-	conf := libcni.NewCNIConfigWithCacheDir(o.cniPath(), filepath.Join(o.cniDir(n.Name), "cache"), ex)
-	return &cni{conf: conf, list: list}, nil
-}
-
-// cniExec runs a plugin. When Options.HostNS names a namespace, the plugin
-// is started from a thread inside it, so that it inherits it as its own
-// "host" namespace (fork copies the calling thread's namespaces). With
-// tracing on, each run is printed as the shell command that repeats it.
-type cniExec struct {
-	raw  *invoke.RawExec
-	host *nsHandle
-	version.PluginDecoder
-}
-
-func (e *cniExec) ExecPlugin(ctx context.Context, pluginPath string, stdin []byte, environ []string) ([]byte, error) {
-	if e.host.rec.Enabled() {
-		words := []string{"env"}
-		var cmd string
-		for _, kv := range environ {
-			if strings.HasPrefix(kv, "CNI_") {
-				words = append(words, kv)
-				if c, ok := strings.CutPrefix(kv, "CNI_COMMAND="); ok {
-					cmd = c
-				}
-			}
-		}
-		words = append(words, pluginPath)
-		e.host.step("CNI "+cmd+": "+filepath.Base(pluginPath)+" plugin", func() string {
-			return "echo " + trace.Quote(compactJSON(stdin)) + " | " + trace.Quote(words...)
-		})
-	}
-	if e.host.path == "" {
-		return e.raw.ExecPlugin(ctx, pluginPath, stdin, environ)
-	}
-	var out []byte
-	err := e.host.do(func() (err error) {
-		out, err = e.raw.ExecPlugin(ctx, pluginPath, stdin, environ)
-		return err
-	})
-	return out, err
-}
-
-func (e *cniExec) FindInPath(plugin string, paths []string) (string, error) {
-	return e.raw.FindInPath(plugin, paths)
-}
-
-func compactJSON(b []byte) string {
-	var v any
-	if json.Unmarshal(b, &v) != nil {
-		return string(b)
-	}
-	c, err := json.Marshal(v)
+	list, err := parseCNIList(b)
 	if err != nil {
-		return string(b)
+		return nil, fmt.Errorf("network %s: %w", n.Name, err)
 	}
-	return string(c)
+	return &cni{list: list, path: o.cniPath(), cacheDir: filepath.Join(o.cniDir(n.Name), "cache"), host: host}, nil
 }
 
 // cniPortMappings is portmap's runtimeConfig.portMappings.
@@ -233,7 +170,9 @@ func cniPortMappings(ports []PortMapping) []map[string]any {
 	return out
 }
 
-func (c *cni) runtimeConf(att *Attachment, netnsPath string) *libcni.RuntimeConf {
+// cniAttachmentOf gives att's parameters: the address for host-local's
+// "ips" capability and the ports for portmap's "portMappings".
+func cniAttachmentOf(att *Attachment, netnsPath string) *cniAttachment {
 	caps := map[string]any{}
 	if att.IP.IsValid() {
 		caps["ips"] = []string{att.Prefix.String()}
@@ -241,7 +180,7 @@ func (c *cni) runtimeConf(att *Attachment, netnsPath string) *libcni.RuntimeConf
 	if len(att.Ports) > 0 {
 		caps["portMappings"] = cniPortMappings(att.Ports)
 	}
-	return &libcni.RuntimeConf{ContainerID: att.ContainerID, NetNS: netnsPath, IfName: att.Interface, CapabilityArgs: caps}
+	return &cniAttachment{ContainerID: att.ContainerID, NetNS: netnsPath, IfName: att.Interface, Caps: caps}
 }
 
 // attachCNI runs ADD for att: pin the container's namespace, claim the host
@@ -249,7 +188,7 @@ func (c *cni) runtimeConf(att *Attachment, netnsPath string) *libcni.RuntimeConf
 // gateway, interfaces and MAC go into att.
 //
 //	mount --bind /proc/<pid>/ns/net <root>/networks/NAME/cni/netns/ID
-//	echo '{...bridge config, runtimeConfig.ips...}' | env CNI_COMMAND=ADD CNI_CONTAINERID=ID CNI_NETNS=<pin> CNI_IFNAME=eth0 CNI_PATH=/usr/lib/cni /usr/lib/cni/bridge
+//	echo '{...bridge config, runtimeConfig.ips...}' | env CNI_COMMAND=ADD CNI_CONTAINERID=ID CNI_NETNS=<pin> CNI_IFNAME=eth0 CNI_ARGS= CNI_PATH=/usr/lib/cni /usr/lib/cni/bridge
 //	echo '{...portmap config, prevResult...}' | env CNI_COMMAND=ADD ... /usr/lib/cni/portmap
 func (o Options) attachCNI(att *Attachment, n *Network, host, ctr *nsHandle) (err error) {
 	unlock, err := o.lockNetworks(true)
@@ -279,45 +218,48 @@ func (o Options) attachCNI(att *Attachment, n *Network, host, ctr *nsHandle) (er
 	if err != nil {
 		return err
 	}
-	rt := c.runtimeConf(att, pin)
+	a := cniAttachmentOf(att, pin)
 	ctx, cancel := context.WithTimeout(context.Background(), cniTimeout)
 	defer cancel()
-	res, err := c.conf.AddNetworkList(ctx, c.list, rt)
+	res, err := c.add(ctx, a)
 	if err != nil {
-		c.conf.DelNetworkList(ctx, c.list, rt) // CNI: DEL after a failed ADD cleans up
+		c.undo(a) // the spec asks for a DEL after a failed ADD too
 		return fmt.Errorf("network %s: CNI ADD: %w", n.Name, err)
 	}
-	defer func() {
-		if err != nil {
-			c.conf.DelNetworkList(ctx, c.list, rt)
-		}
-	}()
-	r, err := types100.NewResultFromResult(res)
-	if err != nil {
-		return fmt.Errorf("network %s: CNI result: %w", n.Name, err)
+	if err := fillFromResult(att, res, n); err != nil {
+		c.undo(a)
+		return err
 	}
-	return fillFromResult(att, r, n)
+	return nil
+}
+
+// undo runs DEL after a failed attach, with a timeout of its own: the ADD
+// may have failed by using up the one it had. The ADD's error is the one
+// worth reporting, so this one is dropped.
+func (c *cni) undo(a *cniAttachment) {
+	ctx, cancel := context.WithTimeout(context.Background(), cniTimeout)
+	defer cancel()
+	c.del(ctx, a)
 }
 
 // fillFromResult copies the CNI result into the attachment: the address the
 // plugins configured (which must be the one asked for), its gateway, the
 // host end of the veth and the container end's MAC.
-func fillFromResult(att *Attachment, r *types100.Result, n *Network) error {
+func fillFromResult(att *Attachment, r *cniResult, n *Network) error {
 	if len(r.IPs) == 0 {
 		return fmt.Errorf("network %s: the CNI result has no address", n.Name)
 	}
 	ipc := r.IPs[0]
-	ip, ok := netip.AddrFromSlice(ipc.Address.IP)
-	if !ok {
-		return fmt.Errorf("network %s: CNI address %v", n.Name, ipc.Address)
+	addr, err := netip.ParsePrefix(ipc.Address)
+	if err != nil {
+		return fmt.Errorf("network %s: CNI result: %w", n.Name, err)
 	}
-	ip = ip.Unmap()
+	ip := addr.Addr().Unmap()
 	if att.IP.IsValid() && ip != att.IP {
 		return fmt.Errorf("network %s: asked host-local for %s, got %s", n.Name, att.IP, ip)
 	}
-	ones, _ := ipc.Address.Mask.Size()
-	att.IP, att.Prefix = ip, netip.PrefixFrom(ip, ones)
-	if gw, ok := netip.AddrFromSlice(ipc.Gateway); ok {
+	att.IP, att.Prefix = ip, netip.PrefixFrom(ip, addr.Bits())
+	if gw, err := netip.ParseAddr(ipc.Gateway); err == nil {
 		att.Gateway = gw.Unmap()
 	}
 	for _, i := range r.Interfaces {
@@ -348,22 +290,16 @@ func (o Options) detachCNI(att *Attachment, n *Network, host *nsHandle) error {
 	}
 	var errs []error
 	ifnames := []string{att.Interface}
-	if att.Interface == "" { // GC: the runtime's state is gone, the cache knows
-		ifnames = nil
-		cached, err := c.conf.GetCachedAttachments(att.ContainerID)
+	if att.Interface == "" { // GC: the runtime's state is gone, the kept results know
+		ifnames, err = c.keptIfNames(att.ContainerID)
 		errs = append(errs, err)
-		for _, a := range cached {
-			if a.Network == n.Name {
-				ifnames = append(ifnames, a.IfName)
-			}
-		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cniTimeout)
 	defer cancel()
 	for _, ifname := range ifnames {
-		a := *att
-		a.Interface = ifname
-		if err := c.conf.DelNetworkList(ctx, c.list, c.runtimeConf(&a, netnsPath)); err != nil {
+		a := cniAttachmentOf(att, netnsPath)
+		a.IfName = ifname
+		if err := c.del(ctx, a); err != nil {
 			errs = append(errs, fmt.Errorf("network %s: CNI DEL %s: %w", n.Name, att.ContainerID, err))
 		}
 	}

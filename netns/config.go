@@ -44,7 +44,7 @@ type Network struct {
 	// MTU of the bridge and of every veth; default DefaultMTU.
 	MTU int `json:"mtu"`
 	// Driver is DriverBridge ("" too: built in) or DriverCNI (the CNI
-	// plugins bridge, host-local and portmap through libcni; see cni.go).
+	// plugins bridge, host-local and portmap; see cni.go).
 	Driver string `json:"driver,omitempty"`
 }
 

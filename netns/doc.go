@@ -32,8 +32,9 @@
 // network's ipam/.lock serialises its allocator.
 //
 // Drivers. A Network with Driver DriverCNI is driven by the reference CNI
-// plugins (bridge, host-local, portmap) through libcni instead of this
-// package's own netlink and nftables code; the API is the same (cni.go).
+// plugins (bridge, host-local, portmap), which this package runs itself
+// (cniproto.go), instead of its own netlink and nftables code; the API is
+// the same (cni.go).
 //
 // Pods. CreatePod pins new network, IPC and UTS namespaces under
 // Options.Root/pods/<name>/ and attaches them like a container;

@@ -59,7 +59,6 @@ func Create(o CreateOptions) (*Container, *os.Process, error) {
 	if err := ValidateID(o.ID); err != nil {
 		return nil, nil, err
 	}
-	o.Trace.Step("DBG create entered", "")
 	b := o.Loaded
 	if b == nil {
 		var err error
@@ -68,7 +67,6 @@ func Create(o CreateOptions) (*Container, *os.Process, error) {
 		}
 	}
 	var err error
-	o.Trace.Step("DBG loaded", "")
 	if len(o.Networks) > 0 || len(o.Ports) > 0 {
 		addNetworkAnnotations(b.Spec, o.Networks, o.Ports)
 		if b.Raw, err = json.Marshal(b.Spec); err != nil {
@@ -86,7 +84,6 @@ func Create(o CreateOptions) (*Container, *os.Process, error) {
 	if err := Validate(b); err != nil {
 		return nil, nil, err
 	}
-	o.Trace.Step("DBG validated", "")
 	if err := checkCreateFlags(b.Spec, o); err != nil {
 		return nil, nil, err
 	}
@@ -100,7 +97,6 @@ func Create(o CreateOptions) (*Container, *os.Process, error) {
 		}
 		return nil, nil, fmt.Errorf("state dir %s: %w", dir, err)
 	}
-	o.Trace.Step("DBG statedir", "")
 	var undo undoStack
 	undo.push(func() { os.RemoveAll(dir) })
 	c := &Container{
@@ -136,7 +132,6 @@ func (c *Container) create(b *Bundle, o CreateOptions, undo *undoStack) (*os.Pro
 	if err := os.WriteFile(filepath.Join(c.dir, configFile), b.Raw, 0o600); err != nil {
 		return nil, fmt.Errorf("freeze config: %w", err)
 	}
-	rec.Step("DBG config written", "")
 	if err := unix.Mkfifo(c.fifoPath(), 0o622); err != nil {
 		return nil, fmt.Errorf("mkfifo %s: %w", c.fifoPath(), err)
 	}

@@ -23,6 +23,7 @@ import (
 // preambleErr is the result of the C preamble that joins a user namespace
 // (package nsenter); it is reported to the parent like any other failure.
 func Init(preambleErr error) {
+	up := time.Now()
 	// Capabilities, securebits and the seccomp filter are per thread; the
 	// thread that sets them must be the one that calls execve.
 	goruntime.LockOSThread()
@@ -42,6 +43,8 @@ func Init(preambleErr error) {
 	var rec *trace.Recorder
 	if cfg.Trace {
 		rec = trace.Since(os.Stderr, "init", time.Unix(0, cfg.TraceEpoch))
+		rec.StepAt(up, "the init runs: exec of the runtime binary and Go start-up are done", "")
+		rec.Step("the init has read its config from the sync socket", "")
 	}
 	in := &initProc{cfg: &cfg, rec: rec, enc: enc, dec: dec, sock: sock}
 	err = preambleErr

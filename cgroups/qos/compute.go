@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	"github.com/miniruntime/miniruntime/cgroups"
-	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // Node is the machine the pod runs on, as far as the formulas care.
@@ -262,8 +261,8 @@ func Compute(p *Pod, n Node) (*Report, error) {
 		Pod: p.Metadata.Name, Namespace: p.Metadata.Namespace, UID: p.Metadata.UID,
 		Class: PodClass(p),
 		Node: NodeOut{
-			CPU:    resource.NewMilliQuantity(n.MilliCPU, resource.DecimalSI).String(),
-			Memory: resource.NewQuantity(n.Memory, resource.BinarySI).String(), MemoryBytes: n.Memory,
+			CPU:    milli(n.MilliCPU),
+			Memory: bytesQ(n.Memory), MemoryBytes: n.Memory,
 		},
 	}
 	if r.Pod == "" {
@@ -405,10 +404,6 @@ func quantities(a amounts) map[string]string {
 	}
 	return out
 }
-
-func milli(m int64) string { return resource.NewMilliQuantity(m, resource.DecimalSI).String() }
-
-func bytesQ(b int64) string { return resource.NewQuantity(b, resource.BinarySI).String() }
 
 // human is a byte count for a person: 97.2Mi, 23.5Gi.
 func human(b int64) string {

@@ -23,6 +23,7 @@
 // The package keeps k8s.io/api out on purpose: the binary is re-executed for
 // every container start and k8s.io/api/core/v1 costs about 1 ms of package
 // initialisation each time. The few Pod fields used here are declared
-// locally with the same JSON names, and quantities are
-// k8s.io/apimachinery's resource.Quantity.
+// locally with the same JSON names, and Quantity is the package's own for
+// the same reason: k8s.io/apimachinery's resource package brings a CBOR
+// codec and a decimal library with it.
 package qos

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/yaml"
 )
 
@@ -53,7 +52,7 @@ type ResourceRequirements struct {
 }
 
 // ResourceList maps a resource name (cpu, memory, ...) to a quantity.
-type ResourceList map[string]resource.Quantity
+type ResourceList map[string]Quantity
 
 // FieldError is a problem with one field of the manifest (or one flag),
 // named by its path: "spec.containers[0].resources.requests.cpu".
@@ -266,7 +265,7 @@ func checkResourceName(name, field string) error {
 	case name == "cpu", name == "memory", name == "ephemeral-storage":
 		return nil
 	case strings.HasPrefix(name, "hugepages-"):
-		if _, err := resource.ParseQuantity(strings.TrimPrefix(name, "hugepages-")); err != nil {
+		if _, err := parseQuantity(strings.TrimPrefix(name, "hugepages-")); err != nil {
 			return fieldErr(field, "%q: the page size after hugepages- is not a quantity (hugepages-2Mi)", name)
 		}
 		return nil
@@ -278,7 +277,7 @@ func checkResourceName(name, field string) error {
 
 // quantityOf parses a quantity written as a string ("250m", "64Mi") or a
 // bare number (cpu: 2, cpu: 0.5).
-func quantityOf(v any, field string) (resource.Quantity, error) {
+func quantityOf(v any, field string) (Quantity, error) {
 	var s string
 	switch x := v.(type) {
 	case string:
@@ -286,16 +285,19 @@ func quantityOf(v any, field string) (resource.Quantity, error) {
 	case json.Number:
 		s = x.String()
 	default:
-		return resource.Quantity{}, fieldErr(field, "expected a quantity such as 250m or 64Mi, got %s", typeName(v))
+		return Quantity{}, fieldErr(field, "expected a quantity such as 250m or 64Mi, got %s", typeName(v))
 	}
 	return ParseQuantity(s, field)
 }
 
 // ParseQuantity parses a Kubernetes quantity and refuses negative ones;
 // field names it in the error.
-func ParseQuantity(s, field string) (resource.Quantity, error) {
-	q, err := resource.ParseQuantity(strings.TrimSpace(s))
-	if err != nil {
+func ParseQuantity(s, field string) (Quantity, error) {
+	q, err := parseQuantity(strings.TrimSpace(s))
+	switch {
+	case errors.Is(err, errQuantityRange):
+		return q, fieldErr(field, "%q is too large: quantities go up to 9223372036854775807m (about 8Pi)", s)
+	case err != nil:
 		return q, fieldErr(field, "%q is not a quantity (cpu: 250m, 0.5 or 2; memory: 64Mi, 1Gi, 128M or 1e9)", s)
 	}
 	if q.Sign() < 0 {

@@ -58,7 +58,7 @@ func networkCreateCmd() *cobra.Command {
 	f.BoolVar(&n.Internal, "internal", false, "no route out and no NAT: containers reach only each other")
 	f.BoolVar(&n.NoMasquerade, "no-masquerade", false, "keep container addresses on outbound traffic")
 	f.IntVar(&n.MTU, "mtu", 0, "MTU of the bridge and veths (default 1500)")
-	f.StringVar(&n.Driver, "driver", "", "bridge (built in) or cni (the CNI plugins in /usr/lib/cni through libcni)")
+	f.StringVar(&n.Driver, "driver", "", "bridge (built in) or cni (the CNI plugins in /usr/lib/cni)")
 	return c
 }
 

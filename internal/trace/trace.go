@@ -38,9 +38,19 @@ func (r *Recorder) Step(what, shell string) {
 	if r == nil {
 		return
 	}
+	r.StepAt(time.Now(), what, shell)
+}
+
+// StepAt records an action that happened at t, before the recorder could
+// be made (the container init learns the parent's clock only from its
+// config).
+func (r *Recorder) StepAt(t time.Time, what, shell string) {
+	if r == nil {
+		return
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	ms := float64(time.Since(r.start).Microseconds()) / 1000
+	ms := float64(t.Sub(r.start).Microseconds()) / 1000
 	if shell == "" {
 		fmt.Fprintf(r.w, "[%7.2fms %-6s] %s\n", ms, r.who, what)
 		return
