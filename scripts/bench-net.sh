@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Times network attach + detach of one container: the built-in driver
 # (netlink and nftables from the runtime's own process) against the CNI
-# bridge plugin (with host-local and portmap) driven through libcni, on the
+# bridge plugin (with host-local and portmap) driven by the runtime's CNI driver, on the
 # same machine, alternating the two, and prints the medians and their ratio.
 # It runs tests/netbench inside fresh network and mount namespaces, which
 # play the host: the real host's network is never touched, and everything

@@ -1,5 +1,5 @@
 // Command netbench times network attach + detach of one container, the
-// built-in driver against the CNI bridge plugin through libcni, alternating
+// built-in driver against the CNI bridge plugin run by the CNI driver, alternating
 // the two, and prints the medians and their ratio. scripts/bench-net.sh
 // runs it inside fresh network and mount namespaces, which play the host.
 //
