@@ -282,6 +282,9 @@ func (f *fs) remount(dst, shown string, flags uintptr) error {
 // rootfs: a symlink in the rootfs can never send a mount outside it
 // (CVE-2021-30465), even if it is swapped in while we work.
 func (f *fs) target(dest string, isDir bool) (*os.File, error) {
+	if h := f.quickTarget(dest, isDir); h != nil {
+		return h, nil
+	}
 	if isDir {
 		h, err := pathrs.MkdirAllHandle(f.root, dest, 0o755)
 		if err != nil {
@@ -306,6 +309,63 @@ func (f *fs) target(dest string, isDir bool) (*os.File, error) {
 		return nil, fmt.Errorf("open mount point in rootfs: %w", err)
 	}
 	return h, nil
+}
+
+// inRoot is how every lookup in the rootfs is made: the kernel resolves
+// the path as if the rootfs were /, so no symlink or ".." can lead out of
+// it, and refuses /proc magic links. pathrs uses the same.
+var inRoot = unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC, Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS}
+
+// quickTarget is target's common case in a few system calls: the mount
+// point exists, or only its last element is missing. It returns nil when
+// the general path (pathrs, which also makes missing parents and names
+// what went wrong) must be taken. Both resolve with inRoot.
+func (f *fs) quickTarget(dest string, isDir bool) *os.File {
+	rel := strings.TrimPrefix(filepath.Clean("/"+dest), "/")
+	if rel == "" {
+		return nil
+	}
+	root := int(f.root.Fd())
+	fd, err := unix.Openat2(root, rel, &inRoot)
+	if errors.Is(err, unix.ENOENT) {
+		fd, err = f.createLast(rel, isDir)
+	}
+	if err != nil {
+		return nil
+	}
+	if isDir {
+		var st unix.Stat_t
+		if unix.Fstat(fd, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFDIR {
+			unix.Close(fd)
+			return nil
+		}
+	}
+	return os.NewFile(uintptr(fd), filepath.Join(f.rootfs, rel))
+}
+
+// createLast makes the last element of rel (a directory, or an empty file)
+// in its parent, which must exist, and opens it.
+func (f *fs) createLast(rel string, isDir bool) (int, error) {
+	parent, err := unix.Openat2(int(f.root.Fd()), filepath.Dir(rel), &unix.OpenHow{
+		Flags: unix.O_DIRECTORY | unix.O_CLOEXEC, Resolve: inRoot.Resolve,
+	})
+	if err != nil {
+		return -1, err
+	}
+	defer unix.Close(parent)
+	name := filepath.Base(rel)
+	if isDir {
+		err = unix.Mkdirat(parent, name, 0o755)
+	} else {
+		var fd int
+		if fd, err = unix.Openat(parent, name, unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_RDONLY, 0o644); err == nil {
+			unix.Close(fd)
+		}
+	}
+	if err != nil {
+		return -1, err
+	}
+	return unix.Openat2(int(f.root.Fd()), rel, &inRoot)
 }
 
 func procFD(f *os.File) string { return fmt.Sprintf("/proc/self/fd/%d", f.Fd()) }
