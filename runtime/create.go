@@ -52,6 +52,18 @@ type CreateOptions struct {
 	Loaded *Bundle
 }
 
+// Prewarm does, in the background, the one-time check Go's os package makes
+// before a process's first child: whether pidfds work, which it learns by
+// forking a test child. Commands that will start a container call it first,
+// so that the check is out of the way by the time the init is forked.
+func Prewarm() {
+	go func() {
+		if p, err := os.FindProcess(os.Getpid()); err == nil {
+			p.Release()
+		}
+	}()
+}
+
 // Create sets up a container from its bundle and leaves its init waiting for
 // start. It returns the init process so that `run` can wait for it; `create`
 // simply exits and lets the caller's subreaper adopt it.
@@ -166,7 +178,12 @@ func (c *Container) create(b *Bundle, o CreateOptions, undo *undoStack) (*os.Pro
 	}
 	defer parentSock.Close()
 	err = startInit(cmd, b.Spec, rec)
-	for _, f := range held {
+	// The binary's detached mount goes away with its last fd, which costs
+	// the kernel an RCU grace period: leave that for when the parent only
+	// waits for the init (handshake).
+	exe := held[0]
+	defer exe.Close()
+	for _, f := range held[1:] {
 		f.Close()
 	}
 	if err != nil {
@@ -189,7 +206,7 @@ func (c *Container) create(b *Bundle, o CreateOptions, undo *undoStack) (*os.Pro
 	if err := joinCgroup(cmd, b.Spec, cg, rec); err != nil {
 		return nil, c.initFailed(cmd, err)
 	}
-	if err := c.handshake(b, o, parentSock, cmd, cg); err != nil {
+	if err := c.handshake(b, o, parentSock, cmd, cg, exe); err != nil {
 		return nil, err
 	}
 	if o.PidFile != "" {
@@ -204,7 +221,7 @@ func (c *Container) create(b *Bundle, o CreateOptions, undo *undoStack) (*os.Pro
 }
 
 // handshake drives the init through the steps drawn in sync.go.
-func (c *Container) handshake(b *Bundle, o CreateOptions, sock *os.File, cmd *exec.Cmd, cg *cgroups.Manager) error {
+func (c *Container) handshake(b *Bundle, o CreateOptions, sock *os.File, cmd *exec.Cmd, cg *cgroups.Manager, exe *os.File) error {
 	cfg := initConfig{
 		ID: c.ID, Bundle: c.Bundle, Rootfs: c.Rootfs, StateDir: c.dir, HostPid: c.Pid,
 		Spec: b.Spec, NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring,
@@ -219,6 +236,7 @@ func (c *Container) handshake(b *Bundle, o CreateOptions, sock *os.File, cmd *ex
 	if err := enc.Encode(cfg); err != nil {
 		return c.initFailed(cmd, fmt.Errorf("send config to init: %w", err))
 	}
+	exe.Close()
 	for {
 		var m syncMsg
 		if err := dec.Decode(&m); err != nil {

@@ -153,6 +153,7 @@ func parseUser(s string) (uint32, uint32, error) {
 // terminal relayed, returning its exit status.
 func runExec(c *runtime.Container, p *specs.Process, x execFlags) (int, error) {
 	o := runtime.ProcessIO{PidFile: x.pidFile, ConsoleSocket: x.consoleSocket, PreserveFDs: x.preserveFDs, Trace: g.recorder("exec")}
+	runtime.Prewarm()
 	fwd := forwardSignals(!x.detach)
 	defer fwd.stop()
 	relay, err := relayFor(p.Terminal, x.detach, &o)

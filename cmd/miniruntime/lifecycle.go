@@ -52,6 +52,7 @@ func createCmd() *cobra.Command {
 		Short: "Create a container from a bundle; its process waits for start",
 		Args:  exactID,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			runtime.Prewarm()
 			_, _, err := runtime.Create(cf.options(args[0], "create"))
 			return err
 		},

@@ -36,6 +36,7 @@ func runCmd() *cobra.Command {
 // run is create + start + wait. The runtime stays the init's parent, so it
 // reaps it directly and forwards the signals it receives to it.
 func run(o runtime.CreateOptions, detach bool) (int, error) {
+	runtime.Prewarm()
 	fwd := forwardSignals(!detach)
 	defer fwd.stop()
 	if err := runtime.ValidateID(o.ID); err != nil {
