@@ -35,6 +35,10 @@ fi
 mkdir -p bin
 # Statically linked (libseccomp and libc too): the binary is executed twice
 # for every container, and a static one starts measurably faster.
+# GOEXPERIMENT=jsonv2 puts Go's newer JSON implementation behind the same
+# encoding/json API: the first decode of config.json in a fresh process
+# (the runtime's, then the init's) costs about half as much.
+export GOEXPERIMENT=jsonv2
 go build -tags "seccomp netgo osusergo" -trimpath -ldflags "-X main.version=$(git describe --always --dirty 2>/dev/null || echo dev) -extldflags=-static" \
   -o bin/miniruntime ./cmd/miniruntime
 install -m 0755 bin/miniruntime /usr/local/bin/miniruntime

@@ -7,6 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/local/go/bin:$PATH"
+# Test what setup.sh builds: with Go's newer JSON implementation.
+export GOEXPERIMENT=jsonv2
 
 step() { printf '\n== %s ==\n' "$*"; }
 
