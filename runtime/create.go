@@ -214,9 +214,6 @@ func (c *Container) create(b *Bundle, o CreateOptions, undo *undoStack) (*os.Pro
 			return nil, err
 		}
 	}
-	if err := c.save(); err != nil {
-		return nil, fmt.Errorf("save state: %w", err)
-	}
 	return cmd.Process, nil
 }
 
@@ -236,7 +233,23 @@ func (c *Container) handshake(b *Bundle, o CreateOptions, sock *os.File, cmd *ex
 	if err := enc.Encode(cfg); err != nil {
 		return c.initFailed(cmd, fmt.Errorf("send config to init: %w", err))
 	}
+	// With nothing to do when the init reaches msgHooks (no createRuntime
+	// hooks, no networks), its msgContinue goes now, so that the init does
+	// not wait for a round trip there.
+	stops := len(hooksOf(b.Spec, "createRuntime")) > 0 || len(c.Networks) > 0
+	if !stops {
+		if err := enc.Encode(syncMsg{Type: msgContinue}); err != nil {
+			return c.initFailed(cmd, err)
+		}
+	}
+	// While the init works, the parent does what it can do already; the
+	// state is final now unless networks are still to be attached.
 	exe.Close()
+	if !stops {
+		if err := c.save(); err != nil {
+			return c.initFailed(cmd, fmt.Errorf("save state: %w", err))
+		}
+	}
 	for {
 		var m syncMsg
 		if err := dec.Decode(&m); err != nil {
@@ -247,6 +260,9 @@ func (c *Container) handshake(b *Bundle, o CreateOptions, sock *os.File, cmd *ex
 		}
 		switch m.Type {
 		case msgHooks:
+			if !stops {
+				continue
+			}
 			if err := c.attachNetworks(o.Trace); err != nil {
 				return c.initFailed(cmd, err)
 			}
@@ -263,6 +279,11 @@ func (c *Container) handshake(b *Bundle, o CreateOptions, sock *os.File, cmd *ex
 				return c.initFailed(cmd, err)
 			}
 		case msgReady:
+			if stops {
+				if err := c.save(); err != nil {
+					return c.initFailed(cmd, fmt.Errorf("save state: %w", err))
+				}
+			}
 			return nil
 		case msgError:
 			return errors.New(m.Error)

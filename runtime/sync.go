@@ -23,6 +23,10 @@ package runtime
 //	                                   ◀───  msgReady
 //	write pid file and state.json, exit      block reading exec.fifo
 //
+// With no networks and no createRuntime hooks, msgContinue follows the
+// config at once, so that the init never waits at msgHooks, and state.json
+// is written while the init works.
+//
 //	start: prestart hooks, write one   ───▶  startContainer hooks, user, capabilities,
 //	byte to exec.fifo, remove it, wait       no_new_privs, seccomp, rlimits,
 //	until the init has exec'd (its           execve(process.args)
