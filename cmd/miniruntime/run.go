@@ -55,6 +55,7 @@ func run(o runtime.CreateOptions, detach bool) (int, error) {
 	if relay != nil {
 		defer relay.close()
 	}
+	fwd.waitUsual()
 	c, proc, err := runtime.Create(o)
 	if err != nil {
 		return 0, err
@@ -88,30 +89,37 @@ func run(o runtime.CreateOptions, detach bool) (int, error) {
 // signalForwarder catches every signal the runtime gets, so that they can
 // be passed to the container's process instead of ending the runtime.
 // Catching a signal costs a handoff to the runtime's signal thread, tens of
-// microseconds each and about 2 ms for all 64; so the usual ones (those a
-// shell, a terminal or a process manager sends) are caught at once, and
-// the rest in the background: ready closes once every signal is caught.
+// microseconds each and about 2 ms for all 64, so it happens in the
+// background: first the usual ones (those a shell, a terminal or a process
+// manager sends; usual closes then), then the rest (ready closes then).
 type signalForwarder struct {
-	sigs  chan os.Signal // nil when not forwarding
-	ready chan struct{}
+	sigs         chan os.Signal // nil when not forwarding
+	usual, ready chan struct{}
 }
 
 var usualSignals = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH}
 
 func forwardSignals(on bool) *signalForwarder {
-	f := &signalForwarder{ready: make(chan struct{})}
+	f := &signalForwarder{usual: make(chan struct{}), ready: make(chan struct{})}
 	if !on {
+		close(f.usual)
 		close(f.ready)
 		return f
 	}
 	f.sigs = make(chan os.Signal, 16)
-	signal.Notify(f.sigs, usualSignals...)
 	go func() {
+		signal.Notify(f.sigs, usualSignals...)
+		close(f.usual)
 		signal.Notify(f.sigs)
 		close(f.ready)
 	}()
 	return f
 }
+
+// waitUsual returns once the usual signals are caught: call it before the
+// container's init exists, so that a ^C or a TERM from then on reaches the
+// container instead of orphaning it.
+func (f *signalForwarder) waitUsual() { <-f.usual }
 
 // wait returns once every signal is caught: call it before the container's
 // process starts, so that none meant for it is lost.
