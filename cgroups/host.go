@@ -59,6 +59,12 @@ var probed struct {
 	h *host
 }
 
+// Prewarm reads the host's cgroup layout in the background, so that the
+// first New or Load of this process finds it ready.
+func Prewarm() {
+	go probe("")
+}
+
 // probe describes the host's cgroup layout under mnt.
 func probe(mnt string) (*host, error) {
 	if mnt == "" || mnt == DefaultMountpoint {

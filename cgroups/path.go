@@ -7,7 +7,9 @@ import (
 	"strings"
 )
 
-// DefaultParent is where containers go when linux.cgroupsPath is empty.
+// DefaultParent is where containers go when linux.cgroupsPath is empty. It
+// is made with the first such container and stays after the last one, like
+// the runtime's state root.
 const DefaultParent = "/miniruntime"
 
 // cleanPath makes a cgroupsPath safe to join under a hierarchy, as runc's

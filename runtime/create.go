@@ -52,11 +52,13 @@ type CreateOptions struct {
 	Loaded *Bundle
 }
 
-// Prewarm does, in the background, the one-time check Go's os package makes
-// before a process's first child: whether pidfds work, which it learns by
-// forking a test child. Commands that will start a container call it first,
-// so that the check is out of the way by the time the init is forked.
+// Prewarm does, in the background, what a command that starts a container
+// would otherwise do on its way to the fork: read the host's cgroup layout,
+// and the one-time check Go's os package makes before a process's first
+// child (whether pidfds work, which it learns by forking a test child).
+// Commands that will start a container call it first.
 func Prewarm() {
+	cgroups.Prewarm()
 	go func() {
 		if p, err := os.FindProcess(os.Getpid()); err == nil {
 			p.Release()
@@ -141,21 +143,6 @@ func checkCreateFlags(s *specs.Spec, o CreateOptions) error {
 
 func (c *Container) create(b *Bundle, o CreateOptions, undo *undoStack) (*os.Process, error) {
 	rec := o.Trace
-	if err := os.WriteFile(filepath.Join(c.dir, configFile), b.Raw, 0o600); err != nil {
-		return nil, fmt.Errorf("freeze config: %w", err)
-	}
-	if err := unix.Mkfifo(c.fifoPath(), 0o622); err != nil {
-		return nil, fmt.Errorf("mkfifo %s: %w", c.fifoPath(), err)
-	}
-	rec.Step("exec FIFO: init waits on it until start", trace.Quote("mkfifo", c.fifoPath()))
-	// In a user namespace the init runs as the host uid that container
-	// root maps to, and must still be able to open the FIFO.
-	if uid, gid, ok := rootHostIDs(b.Spec.Linux); ok {
-		if err := os.Chown(c.fifoPath(), uid, gid); err != nil {
-			return nil, fmt.Errorf("chown %s: %w", c.fifoPath(), err)
-		}
-	}
-
 	if req, _ := parseNetworkRequest(b.Spec); req != nil {
 		undo.push(func() { c.detachNetworks(rec) })
 		if err := c.allocateNetworks(req, b.Spec, rec); err != nil {
@@ -197,6 +184,10 @@ func (c *Container) create(b *Bundle, o CreateOptions, undo *undoStack) (*os.Pro
 		}
 	})
 	c.Pid = cmd.Process.Pid
+	// What the init needs only later is done while its runtime starts.
+	if err := c.freeze(b, rec); err != nil {
+		return nil, err
+	}
 	if err := cg.Finish(); err != nil {
 		return nil, err
 	}
@@ -215,6 +206,26 @@ func (c *Container) create(b *Bundle, o CreateOptions, undo *undoStack) (*os.Pro
 		}
 	}
 	return cmd.Process, nil
+}
+
+// freeze writes the config into the state dir, where start and delete read
+// it, and makes the exec FIFO the init waits on until start.
+func (c *Container) freeze(b *Bundle, rec *trace.Recorder) error {
+	if err := os.WriteFile(filepath.Join(c.dir, configFile), b.Raw, 0o600); err != nil {
+		return fmt.Errorf("freeze config: %w", err)
+	}
+	if err := unix.Mkfifo(c.fifoPath(), 0o622); err != nil {
+		return fmt.Errorf("mkfifo %s: %w", c.fifoPath(), err)
+	}
+	rec.Step("exec FIFO: init waits on it until start", trace.Quote("mkfifo", c.fifoPath()))
+	// In a user namespace the init runs as the host uid that container
+	// root maps to, and must still be able to open the FIFO.
+	if uid, gid, ok := rootHostIDs(b.Spec.Linux); ok {
+		if err := os.Chown(c.fifoPath(), uid, gid); err != nil {
+			return fmt.Errorf("chown %s: %w", c.fifoPath(), err)
+		}
+	}
+	return nil
 }
 
 // handshake drives the init through the steps drawn in sync.go.

@@ -224,14 +224,10 @@ func (c *Container) destroy(spec *specs.Spec, rec *trace.Recorder) error {
 		if err != nil {
 			return fmt.Errorf("remove cgroup %s: %w", c.CgroupPath, err)
 		}
-		// The default parent is ours too: remove it once empty. A parent
-		// named in cgroupsPath belongs to whoever named it (containerd's
-		// /<namespace>, the kubelet's /kubepods), and stays.
-		if c.CgroupPath == cgroups.DefaultParent+"/"+c.ID {
-			for _, d := range cg.Dirs() {
-				os.Remove(filepath.Dir(d)) // fails while other containers use it
-			}
-		}
+		// The default parent (cgroups.DefaultParent) stays, empty, like the
+		// state root: it is the runtime's own group, as containerd keeps
+		// /<namespace> and the kubelet /kubepods, and the next container
+		// need not make it (and fill its cpuset) again.
 	}
 	if c.HostMounts {
 		if err := unmountUnder(c.Rootfs, rec); err != nil {
