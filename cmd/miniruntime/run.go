@@ -38,7 +38,7 @@ func runCmd() *cobra.Command {
 func run(o runtime.CreateOptions, detach bool) (int, error) {
 	runtime.Prewarm()
 	fwd := forwardSignals(!detach)
-	defer fwd.stop()
+	defer fwd.done()
 	if err := runtime.ValidateID(o.ID); err != nil {
 		return 0, err
 	}
@@ -125,11 +125,12 @@ func (f *signalForwarder) waitUsual() { <-f.usual }
 // process starts, so that none meant for it is lost.
 func (f *signalForwarder) wait() { <-f.ready }
 
-func (f *signalForwarder) stop() {
+// done is called when the container's process is gone and the command is
+// about to exit. The signals stay caught, and are dropped from now on: a
+// TERM during the final delete must not cut it short, and undoing the
+// catching would cost the same handoff per signal again, for nothing.
+func (f *signalForwarder) done() {
 	f.wait()
-	if f.sigs != nil {
-		signal.Stop(f.sigs)
-	}
 }
 
 // waitForwarding waits for proc, passing on every signal the runtime gets
