@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -77,20 +76,25 @@ func jsonErr(raw []byte, err error) string {
 	return "invalid JSON: " + err.Error()
 }
 
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9_+\-.]+$`)
-
 // ValidateID accepts the same ids as runc: letters, digits and _+-. only, so
 // that an id can never name a path outside the state root.
 func ValidateID(id string) error {
 	switch {
 	case id == "":
 		return errors.New("container id is empty")
-	case id == "." || id == ".." || !idPattern.MatchString(id):
+	case id == "." || id == ".." || strings.IndexFunc(id, notIDRune) >= 0:
 		return fmt.Errorf("invalid container id %q: only letters, digits and _+-. are allowed", id)
 	case len(id) > 1024:
 		return fmt.Errorf("invalid container id: longer than 1024 characters")
 	}
 	return nil
+}
+
+// notIDRune is the complement of [A-Za-z0-9_+\-.]. A loop, not a regexp:
+// compiling one at package initialisation would cost every start of the
+// binary, the container init's included.
+func notIDRune(r rune) bool {
+	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_+-.", r))
 }
 
 // hasNamespace reports whether the spec asks for a namespace of type t, new or

@@ -2,13 +2,6 @@
 // line. `miniruntime init` (hidden) is the container init: the binary
 // re-executes itself inside the new namespaces, and that path is dispatched
 // here before any command-line parsing so that it stays cheap.
-//
-// The binary starts twice per container, so the Go runtime is told not to
-// size itself from the cgroup CPU limits: that costs reading mountinfo and
-// cgroup files at every start, for processes that live milliseconds.
-
-//go:debug containermaxprocs=0
-//go:debug updatemaxprocs=0
 package main
 
 import (
