@@ -50,6 +50,10 @@ type CreateOptions struct {
 	// Loaded is the bundle already read from Bundle by a caller that had
 	// to look inside first (run, for process.terminal); nil reads it.
 	Loaded *Bundle
+	// BeforeFork, when set, is called just before the init is forked: run
+	// waits there until the signals it forwards are caught, work that
+	// can overlap everything create does first.
+	BeforeFork func()
 }
 
 // Prewarm does, in the background, what a command that starts a container
@@ -164,6 +168,9 @@ func (c *Container) create(b *Bundle, o CreateOptions, undo *undoStack) (*os.Pro
 		return nil, err
 	}
 	defer parentSock.Close()
+	if o.BeforeFork != nil {
+		o.BeforeFork()
+	}
 	err = startInit(cmd, b.Spec, rec)
 	// The binary's detached mount goes away with its last fd, which costs
 	// the kernel an RCU grace period: leave that for when the parent only

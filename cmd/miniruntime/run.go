@@ -55,7 +55,7 @@ func run(o runtime.CreateOptions, detach bool) (int, error) {
 	if relay != nil {
 		defer relay.close()
 	}
-	fwd.waitUsual()
+	o.BeforeFork = fwd.waitUsual
 	c, proc, err := runtime.Create(o)
 	if err != nil {
 		return 0, err
