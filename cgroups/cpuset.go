@@ -3,6 +3,7 @@ package cgroups
 import (
 	"errors"
 	"fmt"
+	"github.com/miniruntime/miniruntime/internal/sysfile"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -103,14 +104,14 @@ func (w writer) cpusetFill(root, dir string) error {
 	for elem := range strings.SplitSeq(rel, "/") {
 		cur := filepath.Join(parent, elem)
 		for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
-			v, err := os.ReadFile(filepath.Join(cur, f))
+			v, err := sysfile.Read(filepath.Join(cur, f))
 			if err != nil {
 				return fmt.Errorf("cpuset: read %s: %w", filepath.Join(cur, f), err)
 			}
 			if strings.TrimSpace(string(v)) != "" {
 				continue
 			}
-			pv, err := os.ReadFile(filepath.Join(parent, f))
+			pv, err := sysfile.Read(filepath.Join(parent, f))
 			if err != nil {
 				return fmt.Errorf("cpuset: read %s: %w", filepath.Join(parent, f), err)
 			}

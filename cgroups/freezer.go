@@ -2,7 +2,7 @@ package cgroups
 
 import (
 	"fmt"
-	"os"
+	"github.com/miniruntime/miniruntime/internal/sysfile"
 	"path/filepath"
 	"strings"
 	"time"
@@ -86,7 +86,7 @@ func (m *Manager) freezerDir() (dir string, v2 bool, err error) {
 
 // eventIs reports whether a key of cgroup.events has a value.
 func eventIs(dir, key, value string) (bool, error) {
-	data, err := os.ReadFile(filepath.Join(dir, "cgroup.events"))
+	data, err := sysfile.Read(filepath.Join(dir, "cgroup.events"))
 	if err != nil {
 		return false, err
 	}
@@ -99,7 +99,7 @@ func eventIs(dir, key, value string) (bool, error) {
 }
 
 func readTrim(path string) (string, error) {
-	data, err := os.ReadFile(path)
+	data, err := sysfile.Read(path)
 	return strings.TrimSpace(string(data)), err
 }
 

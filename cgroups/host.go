@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"github.com/miniruntime/miniruntime/internal/sysfile"
 	"os"
 	"path/filepath"
 	"slices"
@@ -101,7 +102,7 @@ func probeUncached(mnt string) (*host, error) {
 			return nil, fmt.Errorf("no cgroup hierarchies under %s", h.mnt)
 		}
 	}
-	data, err := os.ReadFile("/proc/self/cgroup")
+	data, err := sysfile.Read("/proc/self/cgroup")
 	if err != nil {
 		return nil, fmt.Errorf("read own cgroup: %w", err)
 	}
@@ -117,7 +118,7 @@ type cgroupMount struct {
 
 // mountinfoCgroups lists the cgroup and cgroup2 mounts of this mount namespace.
 func mountinfoCgroups() []cgroupMount {
-	data, err := os.ReadFile("/proc/self/mountinfo")
+	data, err := sysfile.Read("/proc/self/mountinfo")
 	if err != nil {
 		return nil
 	}

@@ -3,8 +3,8 @@ package cgroups
 import (
 	"errors"
 	"fmt"
+	"github.com/miniruntime/miniruntime/internal/sysfile"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -151,7 +151,7 @@ func (m *Manager) removeTree(dir string, deadline time.Time) error {
 }
 
 func procsIn(dir string) string {
-	data, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
+	data, err := sysfile.Read(filepath.Join(dir, "cgroup.procs"))
 	if err != nil {
 		return "unknown"
 	}

@@ -3,6 +3,7 @@ package cgroups
 import (
 	"errors"
 	"fmt"
+	"github.com/miniruntime/miniruntime/internal/sysfile"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -362,7 +363,7 @@ func (m *Manager) Pids() ([]int, error) {
 		if !d.IsDir() {
 			return nil
 		}
-		data, err := os.ReadFile(filepath.Join(path, "cgroup.procs"))
+		data, err := sysfile.Read(filepath.Join(path, "cgroup.procs"))
 		if err != nil {
 			if path != root && errors.Is(err, fs.ErrNotExist) {
 				return nil
@@ -388,7 +389,7 @@ func (m *Manager) Pids() ([]int, error) {
 // one place where a wrong state is a security problem.
 func (m *Manager) checkDevicesList(rules []DeviceRule) error {
 	x, _ := m.h.controllerHier("devices")
-	data, err := os.ReadFile(filepath.Join(m.dir(x), "devices.list"))
+	data, err := sysfile.Read(filepath.Join(m.dir(x), "devices.list"))
 	if err != nil {
 		return &FieldError{Field: fDevices, Err: err}
 	}

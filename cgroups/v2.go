@@ -3,7 +3,7 @@ package cgroups
 import (
 	"errors"
 	"fmt"
-	"os"
+	"github.com/miniruntime/miniruntime/internal/sysfile"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -88,7 +88,7 @@ func (m *Manager) enableIn(dir string, want []string) error {
 }
 
 func readWords(path string) ([]string, error) {
-	data, err := os.ReadFile(path)
+	data, err := sysfile.Read(path)
 	if err != nil {
 		return nil, err
 	}

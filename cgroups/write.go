@@ -3,6 +3,7 @@ package cgroups
 import (
 	"errors"
 	"fmt"
+	"github.com/miniruntime/miniruntime/internal/sysfile"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -25,17 +26,9 @@ func (w writer) writeFile(what, dir, file, value string) error {
 	if w.rec.Enabled() {
 		w.rec.Step(what, "echo "+trace.Quote(value)+" > "+trace.Quote(path))
 	}
-	// O_TRUNC is meaningless on cgroupfs but keeps a fake tree in a test
-	// directory byte-exact. No O_CREAT: a missing file means the kernel has
-	// no such knob, which callers report.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_TRUNC|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteString(value)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	// No O_CREAT (sysfile.Write): a missing file means the kernel has no
+	// such knob, which callers report.
+	err := sysfile.Write(path, value)
 	if err != nil {
 		var pe *os.PathError
 		if errors.As(err, &pe) {
@@ -127,7 +120,7 @@ func verify(s Setting, dir string) error {
 	if err != nil || want < 0 {
 		return nil
 	}
-	data, err := os.ReadFile(filepath.Join(dir, s.File))
+	data, err := sysfile.Read(filepath.Join(dir, s.File))
 	if err != nil {
 		return &FieldError{Field: s.Field, Err: err}
 	}

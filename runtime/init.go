@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/miniruntime/miniruntime/internal/sysfile"
 	"os"
 	goruntime "runtime"
 	"strconv"
@@ -81,7 +82,7 @@ func prepareProcess(p *specs.Process, rec *trace.Recorder) error {
 	}
 	if p != nil && p.OOMScoreAdj != nil {
 		v := strconv.Itoa(*p.OOMScoreAdj)
-		if err := os.WriteFile("/proc/self/oom_score_adj", []byte(v), 0); err != nil {
+		if err := sysfile.Write("/proc/self/oom_score_adj", v); err != nil {
 			return fmt.Errorf("process.oomScoreAdj: %w", err)
 		}
 		rec.Step("set the OOM score adjustment", "echo "+v+" > /proc/self/oom_score_adj")
@@ -188,7 +189,7 @@ func (in *initProc) run() error {
 // thing the init does: nothing of the container runs outside them.
 func (in *initProc) joinV1Cgroups() error {
 	for _, f := range in.cfg.CgroupTasks {
-		if err := os.WriteFile(f, []byte("0"), 0); err != nil {
+		if err := sysfile.Write(f, "0"); err != nil {
 			return fmt.Errorf("join cgroup: %w", unwrapPath(err))
 		}
 		if in.rec.Enabled() {
@@ -282,7 +283,7 @@ func (in *initProc) setupSystem() error {
 	}
 	for k, v := range s.Linux.Sysctl {
 		p := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
-		if err := os.WriteFile(p, []byte(v), 0); err != nil {
+		if err := sysfile.Write(p, v); err != nil {
 			return fmt.Errorf("linux.sysctl[%q]: %w", k, unwrapPath(err))
 		}
 		in.rec.Step("set sysctl "+k, trace.Quote("sysctl", "-w", k+"="+v))

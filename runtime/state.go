@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/miniruntime/miniruntime/internal/sysfile"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -154,7 +155,7 @@ func (c *Container) initAlive() bool {
 // procStat returns the state letter and start time (in clock ticks since
 // boot) of a process from /proc/<pid>/stat.
 func procStat(pid int) (byte, uint64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	b, err := sysfile.Read("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return 0, 0, err
 	}

@@ -390,6 +390,9 @@ do_run() {
 	{
 		keep_path "$cwd"
 		for v in "$@"; do keep_path "$v"; done
+		# Paths the job is handed in MINIRUNTIME_* variables (the runtime
+		# binary under test) must be visible too.
+		while IFS= read -r n; do keep_path "${!n}"; done < <(compgen -e | grep '^MINIRUNTIME_' || true)
 	} | sort -u >"$JOB/keep"
 
 	local accel cpu
