@@ -389,6 +389,9 @@ do_run() {
 	} >"$JOB/cmd"
 	{
 		keep_path "$cwd"
+		# The whole checkout: tests read files beside their package
+		# (examples/, testdata).
+		keep_path "$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
 		for v in "$@"; do keep_path "$v"; done
 		# Paths the job is handed in MINIRUNTIME_* variables (the runtime
 		# binary under test) must be visible too.
