@@ -57,11 +57,19 @@ type bpfInfoAttr struct {
 }
 
 func bpf(cmd uintptr, attr unsafe.Pointer, size uintptr) (int, error) {
-	r, _, errno := unix.Syscall(unix.SYS_BPF, cmd, uintptr(attr), size)
-	if errno != 0 {
+	// The verifier gives up with EAGAIN when a signal is pending, and a Go
+	// program gets signals at any time (the runtime preempts goroutines
+	// with SIGURG): try again, a bounded number of times.
+	for try := 0; ; try++ {
+		r, _, errno := unix.Syscall(unix.SYS_BPF, cmd, uintptr(attr), size)
+		switch {
+		case errno == 0:
+			return int(r), nil
+		case (errno == unix.EAGAIN || errno == unix.EINTR) && try < 10:
+			continue
+		}
 		return int(r), errno
 	}
-	return int(r), nil
 }
 
 // loadDeviceProgram loads p into the kernel and returns its fd. When the

@@ -24,6 +24,7 @@
 #   VM_KERNEL=VERSION  kernel version to boot (default: newest Debian /boot/vmlinuz-*)
 #   VM_CACHE=DIR       cache dir (default /var/tmp/vm-cgroup2)
 #   VM_DEBUG=1         verbose kernel console, printed to stderr afterwards
+#   VM_BOOT_TIMEOUT=S  boot again once if the job has not started after S seconds (default 120)
 set -euo pipefail
 
 PROG=vm-test
@@ -187,6 +188,7 @@ for c in $($B cat /sys/fs/cgroup/cgroup.controllers); do
 	echo "+$c" >/sys/fs/cgroup/cgroup.subtree_control || echo "vm-stage2: cannot enable $c"
 done
 $B stty -onlcr 2>/dev/null
+: >$J/started
 if [ -x /bin/bash ]; then
 	$B env -i /bin/bash $J/cmd
 else
@@ -426,13 +428,32 @@ do_run() {
 		-fsdev "local,id=vmjob,path=$JOB,security_model=none"
 		-device "virtio-9p-pci,fsdev=vmjob,mount_tag=vmjob"
 	)
-	# timeout(1) cuts a hang; --pdeathsig makes the chain die with us even on SIGKILL.
-	setpriv --pdeathsig KILL timeout -s TERM -k 5 "$timeout" \
-		setpriv --pdeathsig KILL "${qemu[@]}" </dev/null >"$JOB/qemu.log" 2>&1 &
-	RUNPID=$!
-	local qrc=0
-	wait "$RUNPID" || qrc=$?
-	RUNPID=
+	# timeout(1) cuts a hang; --pdeathsig makes the chain die with us even on
+	# SIGKILL. A guest that has not started the job within VM_BOOT_TIMEOUT
+	# seconds hung while booting (rare under TCG): it is killed and booted
+	# once more, so that such a hang costs a minute, not the whole timeout.
+	local qrc attempt waited
+	for attempt in 1 2; do
+		rm -f "$JOB/started"
+		setpriv --pdeathsig KILL timeout -s TERM -k 5 "$timeout" \
+			setpriv --pdeathsig KILL "${qemu[@]}" </dev/null >"$JOB/qemu.log" 2>&1 &
+		RUNPID=$!
+		waited=0
+		while [[ ! -e $JOB/started ]] && kill -0 "$RUNPID" 2>/dev/null && ((waited < ${VM_BOOT_TIMEOUT:-120} * 10)); do
+			sleep 0.1
+			waited=$((waited + 1))
+		done
+		if [[ ! -e $JOB/started ]] && kill -0 "$RUNPID" 2>/dev/null && ((attempt == 1)); then
+			printf '%s: the guest did not start the job within %ss; booting it again\n' "$PROG" "${VM_BOOT_TIMEOUT:-120}" >&2
+			kill -TERM "$RUNPID" 2>/dev/null || true
+			wait "$RUNPID" 2>/dev/null || true
+			continue
+		fi
+		qrc=0
+		wait "$RUNPID" || qrc=$?
+		RUNPID=
+		break
+	done
 
 	if [[ ${VM_DEBUG:-0} == 1 ]]; then
 		cat "$JOB/qemu.log" "$JOB/console.log" >&2 || true
