@@ -50,10 +50,12 @@ type CreateOptions struct {
 	// Loaded is the bundle already read from Bundle by a caller that had
 	// to look inside first (run, for process.terminal); nil reads it.
 	Loaded *Bundle
-	// BeforeFork, when set, is called just before the init is forked: run
-	// waits there until the signals it forwards are caught, work that
-	// can overlap everything create does first.
-	BeforeFork func()
+	// BeforeFork, when set, is called just before the init is forked, and
+	// Idle once the init has its config, when create only waits for it.
+	// run uses them to catch the signals it forwards (a thread handoff per
+	// signal, milliseconds in all) where that delays nothing: the usual
+	// ones before the fork, the rest while the init sets itself up.
+	BeforeFork, Idle func()
 }
 
 // Prewarm does, in the background, what a command that starts a container
@@ -262,6 +264,9 @@ func (c *Container) handshake(b *Bundle, o CreateOptions, sock *os.File, cmd *ex
 	}
 	// While the init works, the parent does what it can do already; the
 	// state is final now unless networks are still to be attached.
+	if o.Idle != nil {
+		o.Idle()
+	}
 	exe.Close()
 	if !stops {
 		if err := c.save(); err != nil {

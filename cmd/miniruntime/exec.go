@@ -155,6 +155,7 @@ func runExec(c *runtime.Container, p *specs.Process, x execFlags) (int, error) {
 	o := runtime.ProcessIO{PidFile: x.pidFile, ConsoleSocket: x.consoleSocket, PreserveFDs: x.preserveFDs, Trace: g.recorder("exec")}
 	runtime.Prewarm()
 	fwd := forwardSignals(!x.detach)
+	fwd.catchRest()
 	defer fwd.done()
 	relay, err := relayFor(p.Terminal, x.detach, &o)
 	if err != nil {

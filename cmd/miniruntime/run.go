@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 
 	"github.com/miniruntime/miniruntime/runtime"
@@ -55,7 +56,7 @@ func run(o runtime.CreateOptions, detach bool) (int, error) {
 	if relay != nil {
 		defer relay.close()
 	}
-	o.BeforeFork = fwd.waitUsual
+	o.BeforeFork, o.Idle = fwd.waitUsual, fwd.catchRest
 	c, proc, err := runtime.Create(o)
 	if err != nil {
 		return 0, err
@@ -91,10 +92,12 @@ func run(o runtime.CreateOptions, detach bool) (int, error) {
 // Catching a signal costs a handoff to the runtime's signal thread, tens of
 // microseconds each and about 2 ms for all 64, so it happens in the
 // background: first the usual ones (those a shell, a terminal or a process
-// manager sends; usual closes then), then the rest (ready closes then).
+// manager sends; usual closes then), and when catchRest is called the rest
+// (ready closes then).
 type signalForwarder struct {
 	sigs         chan os.Signal // nil when not forwarding
 	usual, ready chan struct{}
+	restOnce     sync.Once
 }
 
 var usualSignals = []os.Signal{unix.SIGINT, unix.SIGTERM, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2, unix.SIGWINCH}
@@ -104,16 +107,26 @@ func forwardSignals(on bool) *signalForwarder {
 	if !on {
 		close(f.usual)
 		close(f.ready)
+		f.restOnce.Do(func() {})
 		return f
 	}
 	f.sigs = make(chan os.Signal, 16)
 	go func() {
 		signal.Notify(f.sigs, usualSignals...)
 		close(f.usual)
-		signal.Notify(f.sigs)
-		close(f.ready)
 	}()
 	return f
+}
+
+// catchRest starts catching every other signal, in the background.
+func (f *signalForwarder) catchRest() {
+	f.restOnce.Do(func() {
+		go func() {
+			<-f.usual
+			signal.Notify(f.sigs)
+			close(f.ready)
+		}()
+	})
 }
 
 // waitUsual returns once the usual signals are caught: call it before the
@@ -123,7 +136,10 @@ func (f *signalForwarder) waitUsual() { <-f.usual }
 
 // wait returns once every signal is caught: call it before the container's
 // process starts, so that none meant for it is lost.
-func (f *signalForwarder) wait() { <-f.ready }
+func (f *signalForwarder) wait() {
+	f.catchRest()
+	<-f.ready
+}
 
 // done is called when the container's process is gone and the command is
 // about to exit. The signals stay caught, and are dropped from now on: a
