@@ -152,23 +152,26 @@ func (f *signalForwarder) done() {
 // waitForwarding waits for proc, passing on every signal the runtime gets
 // except those that concern the runtime itself.
 func waitForwarding(proc *os.Process, sigs chan os.Signal) *os.ProcessState {
-	done := make(chan *os.ProcessState, 1)
+	// The wait happens here and the forwarding beside it, so that the exit
+	// reaches the caller without a hop between goroutines.
+	stop := make(chan struct{})
+	defer close(stop)
 	go func() {
-		st, _ := proc.Wait()
-		done <- st
-	}()
-	for {
-		select {
-		case st := <-done:
-			return st
-		case s := <-sigs:
-			switch s {
-			case unix.SIGCHLD, unix.SIGURG, unix.SIGPIPE, unix.SIGWINCH:
-				continue
+		for {
+			select {
+			case <-stop:
+				return
+			case s := <-sigs:
+				switch s {
+				case unix.SIGCHLD, unix.SIGURG, unix.SIGPIPE, unix.SIGWINCH:
+					continue
+				}
+				proc.Signal(s)
 			}
-			proc.Signal(s)
 		}
-	}
+	}()
+	st, _ := proc.Wait()
+	return st
 }
 
 // exitStatus is the shell's convention: the status, or 128+signal.
