@@ -243,13 +243,15 @@ func (c *Container) handshake(b *Bundle, o CreateOptions, sock *os.File, cmd *ex
 		ID: c.ID, Bundle: c.Bundle, Rootfs: c.Rootfs, StateDir: c.dir, HostPid: c.Pid,
 		Spec: b.Spec, NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring,
 		PreserveFDs: o.PreserveFDs, Trace: o.Trace.Enabled(), TraceEpoch: o.Trace.Start().UnixNano(),
-		CgroupNS:    cgroupNS(b.Spec, cg.Mode() == cgroups.Unified),
-		CgroupTasks: selfJoin(cmd, b.Spec, cg),
+		CgroupNS: cgroupNS(b.Spec, cg.Mode() == cgroups.Unified),
 	}
 	if o.ConsoleSocket != "" {
 		cfg.ConsoleFD = 3 + o.PreserveFDs + 1
 	}
 	enc, dec := json.NewEncoder(sock), json.NewDecoder(sock)
+	if err := enc.Encode(initCgroups{Tasks: selfJoin(cmd, b.Spec, cg)}); err != nil {
+		return c.initFailed(cmd, fmt.Errorf("send config to init: %w", err))
+	}
 	if err := enc.Encode(cfg); err != nil {
 		return c.initFailed(cmd, fmt.Errorf("send config to init: %w", err))
 	}

@@ -61,12 +61,16 @@ func (c *Container) Exec(p *specs.Process, o ProcessIO) (*os.Process, error) {
 		ID: c.ID, Bundle: c.Bundle, Rootfs: c.Rootfs, StateDir: c.dir, HostPid: cmd.Process.Pid,
 		Spec: es, PreserveFDs: o.PreserveFDs, Trace: o.Trace.Enabled(),
 		TraceEpoch: o.Trace.Start().UnixNano(), Exec: true, ExecMountNS: mountNS,
-		CgroupNS: cgroupNS(es, false), CgroupTasks: selfJoin(cmd, es, cg),
+		CgroupNS: cgroupNS(es, false),
 	}
 	if o.ConsoleSocket != "" {
 		cfg.ConsoleFD = 3 + o.PreserveFDs + 1
 	}
-	if err := json.NewEncoder(sock).Encode(cfg); err != nil {
+	enc := json.NewEncoder(sock)
+	if err := enc.Encode(initCgroups{Tasks: selfJoin(cmd, es, cg)}); err != nil {
+		return nil, killed(cmd, fmt.Errorf("send config to exec process: %w", err))
+	}
+	if err := enc.Encode(cfg); err != nil {
 		return nil, killed(cmd, fmt.Errorf("send config to exec process: %w", err))
 	}
 	var m syncMsg
@@ -122,9 +126,6 @@ func execSpec(s *specs.Spec, p *specs.Process, initPid int) (*specs.Spec, string
 // runExec is the init's side of Exec: no rootfs to build, only the process.
 func (in *initProc) runExec() error {
 	s := in.cfg.Spec
-	if err := in.joinV1Cgroups(); err != nil {
-		return err
-	}
 	if err := prepareProcess(s.Process, in.rec); err != nil {
 		return err
 	}

@@ -37,18 +37,35 @@ func Init(preambleErr error) {
 	sock := os.NewFile(uintptr(fd), "sync")
 	unix.CloseOnExec(fd)
 	enc, dec := json.NewEncoder(sock), json.NewDecoder(sock)
-	var cfg initConfig
-	if err := dec.Decode(&cfg); err != nil {
+	var cg initCgroups
+	if err := dec.Decode(&cg); err != nil {
 		os.Exit(1) // the parent is gone; it reports the failure
+	}
+	// The config is decoded on another thread while this one, the one
+	// that will execve, joins its cgroups: first of all, so that nothing
+	// of the container runs outside them.
+	var cfg initConfig
+	decoded := make(chan error, 1)
+	go func() { decoded <- dec.Decode(&cfg) }()
+	joins, joinErr := joinV1Cgroups(cg.Tasks)
+	if err := <-decoded; err != nil {
+		os.Exit(1)
 	}
 	var rec *trace.Recorder
 	if cfg.Trace {
 		rec = trace.Since(os.Stderr, "init", time.Unix(0, cfg.TraceEpoch))
 		rec.StepAt(up, "the init runs: exec of the runtime binary and Go start-up are done", "")
+		for _, j := range joins {
+			hier, _, _ := strings.Cut(strings.TrimPrefix(j.file, "/sys/fs/cgroup/"), "/")
+			rec.StepAt(j.at, "join the "+hier+" cgroup (this thread only: no global lock)", "echo 0 > "+j.file)
+		}
 		rec.Step("the init has read its config from the sync socket", "")
 	}
 	in := &initProc{cfg: &cfg, rec: rec, enc: enc, dec: dec, sock: sock}
 	err = preambleErr
+	if err == nil {
+		err = joinErr
+	}
 	if err == nil {
 		err = in.run()
 	}
@@ -94,9 +111,6 @@ func (in *initProc) run() error {
 	s := in.cfg.Spec
 	if in.cfg.Exec {
 		return in.runExec()
-	}
-	if err := in.joinV1Cgroups(); err != nil {
-		return err
 	}
 	if err := prepareProcess(s.Process, in.rec); err != nil {
 		return err
@@ -185,19 +199,22 @@ func (in *initProc) run() error {
 }
 
 // joinV1Cgroups moves this thread, the one that will execve, into the
-// container's v1 cgroups (cgroups.Manager.SelfJoinFiles). It is the first
-// thing the init does: nothing of the container runs outside them.
-func (in *initProc) joinV1Cgroups() error {
-	for _, f := range in.cfg.CgroupTasks {
+// container's v1 cgroups (cgroups.Manager.SelfJoinFiles), and says when
+// it joined each, for the trace.
+func joinV1Cgroups(tasks []string) ([]joined, error) {
+	var done []joined
+	for _, f := range tasks {
 		if err := sysfile.Write(f, "0"); err != nil {
-			return fmt.Errorf("join cgroup: %w", unwrapPath(err))
+			return done, fmt.Errorf("join cgroup: %w", unwrapPath(err))
 		}
-		if in.rec.Enabled() {
-			hier, _, _ := strings.Cut(strings.TrimPrefix(f, "/sys/fs/cgroup/"), "/")
-			in.rec.Step("join the "+hier+" cgroup (this thread only: no global lock)", "echo 0 > "+f)
-		}
+		done = append(done, joined{file: f, at: time.Now()})
 	}
-	return nil
+	return done, nil
+}
+
+type joined struct {
+	file string
+	at   time.Time
 }
 
 // joinedCgroup waits, once, until the parent has put this process in its

@@ -9,8 +9,9 @@ package runtime
 //	mkdir the cgroup, allocate addresses
 //	clone3 init into new namespaces and
 //	its cgroup2 dir (CLONE_INTO_CGROUP) ───▶
-//	send initConfig                    ───▶  read config; join the v1 cgroups (this
-//	                                         thread, via tasks files)
+//	send initCgroups, initConfig       ───▶  join the v1 cgroups (this thread, via
+//	                                         tasks files) while another decodes the
+//	                                         config
 //	                                         mount propagation, rootfs bind, mounts up
 //	                                         to the first cgroup mount
 //	                                   ◀───  msgHooks
@@ -48,6 +49,14 @@ const (
 	msgError    = "error"
 )
 
+// initCgroups is the first message, ahead of initConfig: the v1 tasks files
+// the init writes "0" to, joining its cgroups itself
+// (cgroups.Manager.SelfJoinFiles). The init does that while it decodes
+// initConfig, the larger part of its start-up.
+type initCgroups struct {
+	Tasks []string `json:"tasks,omitempty"`
+}
+
 type syncMsg struct {
 	Type  string `json:"type"`
 	Error string `json:"error,omitempty"`
@@ -70,9 +79,6 @@ type initConfig struct {
 	// Exec is set for a process joining an existing container: no rootfs
 	// setup, no FIFO, straight to the process attributes and execve.
 	Exec bool `json:"exec,omitempty"`
-	// CgroupTasks are v1 tasks files the init writes "0" to, joining its
-	// cgroups itself (cgroups.Manager.SelfJoinFiles).
-	CgroupTasks []string `json:"cgroupTasks,omitempty"`
 	// CgroupNS is how the init enters its cgroup namespace (see cgroupNS).
 	CgroupNS string `json:"cgroupNS,omitempty"`
 	// ExecMountNS is the container's mount namespace, which an exec'd
