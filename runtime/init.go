@@ -174,18 +174,24 @@ func (in *initProc) run() error {
 	if err := in.send(msgReady); err != nil {
 		return err
 	}
+	if in.cfg.StartAtOnce {
+		if err := in.wait(msgStart); err != nil {
+			return err
+		}
+	}
 	in.sock.Close()
 	in.sock = nil
 	// Wait for start.
-	var b [1]byte
-	for {
+	for !in.cfg.StartAtOnce {
+		var b [1]byte
 		_, err = unix.Read(in.fifo, b[:])
-		if err != unix.EINTR {
-			break
+		if err == unix.EINTR {
+			continue
 		}
-	}
-	if err != nil {
-		return fmt.Errorf("read exec fifo: %w", err)
+		if err != nil {
+			return fmt.Errorf("read exec fifo: %w", err)
+		}
+		break
 	}
 	// in.fifo stays open, close-on-exec: start watches it to learn when
 	// the process has been executed.

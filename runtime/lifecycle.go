@@ -54,6 +54,9 @@ func frozen(c *Container) bool {
 // to exec the user process, waits until it has, then runs the poststart
 // hooks. A failing prestart hook destroys the container, as the spec says.
 func (c *Container) Start(rec *trace.Recorder) error {
+	if c.started {
+		return nil // create started it already (CreateOptions.StartAtOnce)
+	}
 	unlock, err := c.lock()
 	if err != nil {
 		return err

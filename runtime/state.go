@@ -59,6 +59,9 @@ type Container struct {
 
 	dir  string      // <root>/<id>
 	spec *specs.Spec // the frozen config, once read (Spec)
+	// started: create let the init go on to the process at once
+	// (CreateOptions.StartAtOnce), so Start has nothing to do.
+	started bool
 }
 
 const (

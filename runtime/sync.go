@@ -26,7 +26,9 @@ package runtime
 //
 // With no networks and no createRuntime hooks, msgContinue follows the
 // config at once, so that the init never waits at msgHooks, and state.json
-// is written while the init works.
+// is written while the init works. `run` of a config with no prestart and
+// no poststart hooks skips start's round trip: after msgReady the init
+// waits for msgStart on the sync socket instead of the exec FIFO.
 //
 //	start: prestart hooks, write one   ───▶  startContainer hooks, user, capabilities,
 //	byte to exec.fifo, remove it, wait       no_new_privs, seccomp, rlimits,
@@ -47,6 +49,7 @@ const (
 	msgContinue = "continue"
 	msgReady    = "ready"
 	msgError    = "error"
+	msgStart    = "start"
 )
 
 // initCgroups is the first message, ahead of initConfig: the v1 tasks files
@@ -72,10 +75,14 @@ type initConfig struct {
 	Spec         *specs.Spec `json:"spec"`
 	NoPivot      bool        `json:"noPivot,omitempty"`
 	NoNewKeyring bool        `json:"noNewKeyring,omitempty"`
-	PreserveFDs  int         `json:"preserveFDs,omitempty"`
-	ConsoleFD    int         `json:"consoleFD,omitempty"` // fd of the connected console socket, 0 if none
-	Trace        bool        `json:"trace,omitempty"`
-	TraceEpoch   int64       `json:"traceEpoch,omitempty"` // the parent\'s trace clock, in Unix ns
+	// StartAtOnce: after msgReady the init waits for msgStart on the sync
+	// socket instead of the exec FIFO (run, with nothing to do between
+	// create and start).
+	StartAtOnce bool  `json:"startAtOnce,omitempty"`
+	PreserveFDs int   `json:"preserveFDs,omitempty"`
+	ConsoleFD   int   `json:"consoleFD,omitempty"` // fd of the connected console socket, 0 if none
+	Trace       bool  `json:"trace,omitempty"`
+	TraceEpoch  int64 `json:"traceEpoch,omitempty"` // the parent\'s trace clock, in Unix ns
 	// Exec is set for a process joining an existing container: no rootfs
 	// setup, no FIFO, straight to the process attributes and execve.
 	Exec bool `json:"exec,omitempty"`

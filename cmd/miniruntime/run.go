@@ -57,6 +57,10 @@ func run(o runtime.CreateOptions, detach bool) (int, error) {
 		defer relay.close()
 	}
 	o.BeforeFork, o.Idle = fwd.waitUsual, fwd.catchRest
+	// Without a terminal to relay, nothing stands between create and start
+	// here but prestart and poststart hooks, which Create checks; every
+	// signal is caught before the process starts.
+	o.StartAtOnce, o.BeforeStart = relay == nil, fwd.wait
 	c, proc, err := runtime.Create(o)
 	if err != nil {
 		return 0, err
