@@ -2,10 +2,11 @@ package cgroups
 
 import (
 	"fmt"
-	"github.com/miniruntime/miniruntime/internal/sysfile"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/miniruntime/miniruntime/internal/sysfile"
 )
 
 // freezeTimeout bounds how long Freeze waits for every task to stop.

@@ -4,13 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"github.com/miniruntime/miniruntime/internal/sysfile"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/miniruntime/miniruntime/internal/sysfile"
 )
 
 // hierarchy is one mounted cgroup tree the container gets a directory in.

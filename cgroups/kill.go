@@ -3,7 +3,6 @@ package cgroups
 import (
 	"errors"
 	"fmt"
-	"github.com/miniruntime/miniruntime/internal/sysfile"
 	"io/fs"
 	"path/filepath"
 	"slices"
@@ -11,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/miniruntime/miniruntime/internal/sysfile"
 	"github.com/miniruntime/miniruntime/internal/trace"
 	"golang.org/x/sys/unix"
 )

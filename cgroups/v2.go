@@ -3,12 +3,13 @@ package cgroups
 import (
 	"errors"
 	"fmt"
-	"github.com/miniruntime/miniruntime/internal/sysfile"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/miniruntime/miniruntime/internal/sysfile"
 )
 
 // statsControllers are enabled for every container on v2 so that Stats can

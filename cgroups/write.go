@@ -3,12 +3,12 @@ package cgroups
 import (
 	"errors"
 	"fmt"
-	"github.com/miniruntime/miniruntime/internal/sysfile"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
+	"github.com/miniruntime/miniruntime/internal/sysfile"
 	"github.com/miniruntime/miniruntime/internal/trace"
 	"golang.org/x/sys/unix"
 )

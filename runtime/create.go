@@ -258,7 +258,7 @@ func (c *Container) handshake(b *Bundle, o CreateOptions, sock *os.File, cmd *ex
 		cfg.ConsoleFD = 3 + o.PreserveFDs + 1
 	}
 	enc, dec := json.NewEncoder(sock), json.NewDecoder(sock)
-	if err := enc.Encode(initCgroups{Tasks: selfJoin(cmd, b.Spec, cg)}); err != nil {
+	if err := writeCgroupsLine(sock, selfJoin(cmd, b.Spec, cg)); err != nil {
 		return c.initFailed(cmd, fmt.Errorf("send config to init: %w", err))
 	}
 	if err := enc.Encode(cfg); err != nil {

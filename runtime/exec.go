@@ -67,7 +67,7 @@ func (c *Container) Exec(p *specs.Process, o ProcessIO) (*os.Process, error) {
 		cfg.ConsoleFD = 3 + o.PreserveFDs + 1
 	}
 	enc := json.NewEncoder(sock)
-	if err := enc.Encode(initCgroups{Tasks: selfJoin(cmd, es, cg)}); err != nil {
+	if err := writeCgroupsLine(sock, selfJoin(cmd, es, cg)); err != nil {
 		return nil, killed(cmd, fmt.Errorf("send config to exec process: %w", err))
 	}
 	if err := enc.Encode(cfg); err != nil {

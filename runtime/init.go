@@ -1,10 +1,10 @@
 package runtime
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/miniruntime/miniruntime/internal/sysfile"
 	"os"
 	goruntime "runtime"
 	"strconv"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/miniruntime/miniruntime/cgroups"
+	"github.com/miniruntime/miniruntime/internal/sysfile"
 	"github.com/miniruntime/miniruntime/internal/trace"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -36,9 +37,10 @@ func Init(preambleErr error) {
 	os.Unsetenv(syncFDEnv)
 	sock := os.NewFile(uintptr(fd), "sync")
 	unix.CloseOnExec(fd)
-	enc, dec := json.NewEncoder(sock), json.NewDecoder(sock)
-	var cg initCgroups
-	if err := dec.Decode(&cg); err != nil {
+	br := bufio.NewReader(sock)
+	enc, dec := json.NewEncoder(sock), json.NewDecoder(br)
+	tasks, err := readCgroupsLine(br)
+	if err != nil {
 		os.Exit(1) // the parent is gone; it reports the failure
 	}
 	// The config is decoded on another thread while this one, the one
@@ -47,7 +49,7 @@ func Init(preambleErr error) {
 	var cfg initConfig
 	decoded := make(chan error, 1)
 	go func() { decoded <- dec.Decode(&cfg) }()
-	joins, joinErr := joinV1Cgroups(cg.Tasks)
+	joins, joinErr := joinV1Cgroups(tasks)
 	if err := <-decoded; err != nil {
 		os.Exit(1)
 	}

@@ -9,7 +9,7 @@ package runtime
 //	mkdir the cgroup, allocate addresses
 //	clone3 init into new namespaces and
 //	its cgroup2 dir (CLONE_INTO_CGROUP) ───▶
-//	send initCgroups, initConfig       ───▶  join the v1 cgroups (this thread, via
+//	send the cgroups line, initConfig  ───▶  join the v1 cgroups (this thread, via
 //	                                         tasks files) while another decodes the
 //	                                         config
 //	                                         mount propagation, rootfs bind, mounts up
@@ -41,6 +41,12 @@ package runtime
 // process attributes.
 
 import (
+	"bufio"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -52,12 +58,45 @@ const (
 	msgStart    = "start"
 )
 
-// initCgroups is the first message, ahead of initConfig: the v1 tasks files
-// the init writes "0" to, joining its cgroups itself
-// (cgroups.Manager.SelfJoinFiles). The init does that while it decodes
+// The first message, ahead of initConfig, is one line: "cgroups" and the
+// v1 tasks files the init writes "0" to, joining its cgroups itself
+// (cgroups.Manager.SelfJoinFiles), each as a Go-quoted string. Plain text,
+// so that the init can join them at once, while another thread decodes
 // initConfig, the larger part of its start-up.
-type initCgroups struct {
-	Tasks []string `json:"tasks,omitempty"`
+const cgroupsLine = "cgroups"
+
+func writeCgroupsLine(w io.Writer, tasks []string) error {
+	var b strings.Builder
+	b.WriteString(cgroupsLine)
+	for _, t := range tasks {
+		b.WriteByte(' ')
+		b.WriteString(strconv.Quote(t))
+	}
+	b.WriteByte('\n')
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func readCgroupsLine(r *bufio.Reader) ([]string, error) {
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return nil, err
+	}
+	rest, ok := strings.CutPrefix(strings.TrimSuffix(line, "\n"), cgroupsLine)
+	if !ok {
+		return nil, fmt.Errorf("sync: want a %s line, got %q", cgroupsLine, line)
+	}
+	var tasks []string
+	for rest = strings.TrimLeft(rest, " "); rest != ""; rest = strings.TrimLeft(rest, " ") {
+		q, err := strconv.QuotedPrefix(rest)
+		if err != nil {
+			return nil, fmt.Errorf("sync: bad %s line %q: %w", cgroupsLine, line, err)
+		}
+		t, _ := strconv.Unquote(q)
+		tasks = append(tasks, t)
+		rest = rest[len(q):]
+	}
+	return tasks, nil
 }
 
 type syncMsg struct {
