@@ -83,6 +83,7 @@ func Prewarm() {
 // start. It returns the init process so that `run` can wait for it; `create`
 // simply exits and lets the caller's subreaper adopt it.
 func Create(o CreateOptions) (*Container, *os.Process, error) {
+	defer discardNetNSAhead() // when no init was forked
 	if err := ValidateID(o.ID); err != nil {
 		return nil, nil, err
 	}

@@ -53,6 +53,7 @@ func createCmd() *cobra.Command {
 		Args:  exactID,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			runtime.Prewarm()
+			runtime.PrepareNetNS()
 			_, _, err := runtime.Create(cf.options(args[0], "create"))
 			return err
 		},

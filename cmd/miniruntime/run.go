@@ -38,6 +38,7 @@ func runCmd() *cobra.Command {
 // reaps it directly and forwards the signals it receives to it.
 func run(o runtime.CreateOptions, detach bool) (int, error) {
 	runtime.Prewarm()
+	runtime.PrepareNetNS()
 	fwd := forwardSignals(!detach)
 	defer fwd.done()
 	if err := runtime.ValidateID(o.ID); err != nil {
