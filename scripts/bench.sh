@@ -7,7 +7,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-100}
-mr=${MINIRUNTIME:-$PWD/bin/miniruntime}
+# Both runtimes as installed, the way a user runs them: scripts/setup.sh
+# installs bin/miniruntime as /usr/local/bin/miniruntime (a copy; a binary
+# fresh from the linker can start measurably slower here than the same
+# bytes copied, as runc's were by dpkg).
+mr=${MINIRUNTIME:-$(command -v miniruntime || echo "$PWD/bin/miniruntime")}
 runc=${RUNC:-$(command -v runc || true)}
 [ -x "$mr" ] || { echo "bench: $mr not built (scripts/setup.sh)" >&2; exit 1; }
 [ -n "$runc" ] || { echo "bench: runc not installed (apt-get install runc)" >&2; exit 1; }
@@ -44,7 +48,7 @@ done
 
 median() { sort -n "$1" | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print int((a[NR/2]+a[NR/2+1])/2)}'; }
 m=$(median "$work/mr.txt"); r=$(median "$work/runc.txt")
-printf 'run of /bin/true, %d runs each, alternating\n' "$runs"
+printf 'run of /bin/true, %d runs each, alternating (%s, %s)\n' "$runs" "$mr" "$runc"
 printf '  miniruntime  median %6.2f ms\n' "$(awk -v x="$m" 'BEGIN{print x/1000}')"
 printf '  runc %-7s median %6.2f ms\n' "$("$runc" --version | awk 'NR==1{print $3}')" "$(awk -v x="$r" 'BEGIN{print x/1000}')"
 printf '  ratio miniruntime/runc: %.2f\n' "$(awk -v a="$m" -v b="$r" 'BEGIN{print a/b}')"
