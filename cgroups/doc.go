@@ -7,7 +7,7 @@
 // it opens a file, writes one value and records the equivalent shell command
 // on the explorer's recorder, so a learner sees
 //
-//	echo 67108864 > /sys/fs/cgroup/memory/miniruntime/web/memory.limit_in_bytes
+//	echo 67108864 > /sys/fs/cgroup/memory/miniruntime-web/memory.limit_in_bytes
 //
 // for every write the runtime makes.
 //

@@ -77,7 +77,7 @@ func (m *Manager) Signal(sig unix.Signal) error {
 // children first, in every hierarchy. rmdir fails with EBUSY while killed
 // tasks are still exiting, so it is retried for up to rmdirTimeout. A
 // directory that is already gone is fine: Delete can be called again.
-// Parent directories (DefaultParent) are left for other containers.
+// Parent directories are left: they belong to whoever named them.
 func (m *Manager) Delete() error {
 	if m.removeEmpty() {
 		return nil

@@ -30,14 +30,14 @@ type Options struct {
 // one directory on v2.
 type Manager struct {
 	h     *host
-	paths map[string]string // hierarchy Name -> cgroup path ("/miniruntime/web")
+	paths map[string]string // hierarchy Name -> cgroup path ("/miniruntime-web")
 	w     writer
 
 	todo    *pending // set between Begin and Finish
 	created []string // directories Begin and Finish made, outermost first
 }
 
-// New resolves cgroupsPath (see host.resolve: "" is DefaultParent/<id>, an
+// New resolves cgroupsPath (see host.resolve: "" is DefaultPrefix<id>, an
 // absolute path is taken from the root of each hierarchy, a relative one
 // from the caller's own cgroup), creates the cgroup in every hierarchy the
 // host's mode uses and applies res. Everything is checked before the first
@@ -238,7 +238,7 @@ func devicesOf(res *specs.LinuxResources) []specs.LinuxDeviceCgroup {
 	return res.Devices
 }
 
-// Path is the resolved cgroup path, e.g. "/miniruntime/web", to store in
+// Path is the resolved cgroup path, e.g. "/miniruntime-web", to store in
 // the container's state and hand to Load. When a relative cgroupsPath
 // resolved to different paths in different v1 hierarchies, the exceptions
 // follow the common path: "/c;memory=/user.slice/c".

@@ -7,10 +7,11 @@ import (
 	"strings"
 )
 
-// DefaultParent is where containers go when linux.cgroupsPath is empty. It
-// is made with the first such container and stays after the last one, like
-// the runtime's state root.
-const DefaultParent = "/miniruntime"
+// DefaultPrefix names a container's cgroup when linux.cgroupsPath is empty:
+// /miniruntime-<id> at the root of each hierarchy. Flat, as runc's /<id>:
+// there is no parent to make before the first container or to remove after
+// the last, and delete leaves nothing behind.
+const DefaultPrefix = "/miniruntime-"
 
 // cleanPath makes a cgroupsPath safe to join under a hierarchy, as runc's
 // LexicallyCleanPath does: an absolute path is cleaned, and a relative path
@@ -28,7 +29,7 @@ func cleanPath(p string) string {
 
 // resolve returns the container's cgroup path in every hierarchy.
 //
-//   - "" becomes DefaultParent/<id>.
+//   - "" becomes DefaultPrefix<id>.
 //   - An absolute path is taken from the root of each hierarchy.
 //   - A relative path is joined to the caller's own cgroup, hierarchy by
 //     hierarchy, as runc's cgroupfs driver does. On cgroup v1 the caller may
@@ -43,7 +44,7 @@ func (h *host) resolve(id, cgroupsPath string) (map[string]string, error) {
 		if id == "" || strings.ContainsAny(id, "/\n") || id == "." || id == ".." {
 			return nil, invalidf("linux.cgroupsPath", "empty, and container id %q cannot name a cgroup", id)
 		}
-		inner = DefaultParent + "/" + id
+		inner = DefaultPrefix + id
 	}
 	if inner == "/" {
 		return nil, invalidf("linux.cgroupsPath", "%q is the root cgroup; a container needs its own", cgroupsPath)
@@ -71,7 +72,7 @@ func (h *host) resolve(id, cgroupsPath string) (map[string]string, error) {
 
 // encodePaths is the inverse of decodePaths. When every hierarchy has the
 // same path (always, for absolute paths) the result is that path, e.g.
-// "/miniruntime/web". When a relative path resolved differently per
+// "/miniruntime-web". When a relative path resolved differently per
 // hierarchy, it is the most common path followed by the exceptions:
 // "/testdir/c;memory=/process_api/x/testdir/c".
 func encodePaths(paths map[string]string) string {

@@ -44,14 +44,14 @@ func TestResolve(t *testing.T) {
 		encoded    string
 		err        string
 	}{
-		{h: v1, id: "web", path: "", wantMemory: "/miniruntime/web", wantCPU: "/miniruntime/web", encoded: "/miniruntime/web"},
+		{h: v1, id: "web", path: "", wantMemory: "/miniruntime-web", wantCPU: "/miniruntime-web", encoded: "/miniruntime-web"},
 		{h: v1, id: "web", path: "/a/b", wantMemory: "/a/b", wantCPU: "/a/b", encoded: "/a/b"},
 		{h: v1, id: "web", path: "/a/../../b/", wantMemory: "/b", wantCPU: "/b", encoded: "/b"},
 		{h: v1, id: "web", path: "testdir/c", wantMemory: "/process_api/c3eb/testdir/c", wantCPU: "/testdir/c",
 			encoded: "/user.slice/s/testdir/c;cpu,cpuacct=/testdir/c;memory=/process_api/c3eb/testdir/c"},
 		{h: v1, id: "web", path: "../../escape", wantMemory: "/process_api/c3eb/escape", wantCPU: "/escape"},
 		{h: v2, id: "web", path: "rel", wantCPU: "/user.slice/rel", encoded: "/user.slice/rel"},
-		{h: v2, id: "web", path: "", wantCPU: "/miniruntime/web", encoded: "/miniruntime/web"},
+		{h: v2, id: "web", path: "", wantCPU: "/miniruntime-web", encoded: "/miniruntime-web"},
 		{h: v1, id: "", path: "", err: "linux.cgroupsPath: empty"},
 		{h: v1, id: "a/b", path: "", err: "cannot name a cgroup"},
 		{h: v1, id: "x", path: "/", err: "is the root cgroup"},

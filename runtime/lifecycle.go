@@ -227,10 +227,6 @@ func (c *Container) destroy(spec *specs.Spec, rec *trace.Recorder) error {
 		if err != nil {
 			return fmt.Errorf("remove cgroup %s: %w", c.CgroupPath, err)
 		}
-		// The default parent (cgroups.DefaultParent) stays, empty, like the
-		// state root: it is the runtime's own group, as containerd keeps
-		// /<namespace> and the kubelet /kubepods, and the next container
-		// need not make it (and fill its cpuset) again.
 	}
 	if c.HostMounts {
 		if err := unmountUnder(c.Rootfs, rec); err != nil {

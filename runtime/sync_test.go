@@ -11,7 +11,7 @@ import (
 func TestCgroupsLineRoundTrip(t *testing.T) {
 	for _, tasks := range [][]string{
 		nil,
-		{"/sys/fs/cgroup/cpu/miniruntime/web/tasks"},
+		{"/sys/fs/cgroup/cpu/miniruntime-web/tasks"},
 		{"/sys/fs/cgroup/memory/a b/tasks", `/sys/fs/cgroup/pids/q"uote\/tasks`, "/sys/fs/cgroup/x/new\nline/tasks"},
 	} {
 		var buf bytes.Buffer

@@ -7,7 +7,7 @@ problems=()
 if [ -d /run/miniruntime ] && [ -n "$(ls -A /run/miniruntime 2>/dev/null | grep -v '^networks$' || true)" ]; then
   problems+=("state dir /run/miniruntime holds: $(ls -A /run/miniruntime | tr '\n' ' ')")
 fi
-c=$(find /sys/fs/cgroup -mindepth 1 -maxdepth 3 -type d \( -name 'miniruntime-test' -o -name 'mrtest-*' -o -name 'cgrouptest' -o -name 'testdir' \) 2>/dev/null | head -n 10)
+c=$(find /sys/fs/cgroup -mindepth 1 -maxdepth 3 -type d \( -name 'miniruntime*' -o -name 'mrtest-*' -o -name 'cgrouptest' -o -name 'testdir' \) 2>/dev/null | head -n 10)
 [ -z "$c" ] || problems+=("cgroups: $(echo $c)")
 m=$(grep -E 'ocitest|miniruntime|/bundle/' /proc/self/mountinfo || true)
 [ -z "$m" ] || problems+=("mounts: $m")
