@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Times `miniruntime run` against `runc run` on the same busybox bundle
 # running /bin/true, alternating the two so that both see the same machine
-# state, and prints the medians and their ratio.
+# state, with a short pause after each run (see settle), and prints the
+# medians and their ratio.
 #
 #   scripts/bench.sh [RUNS]        (default 100 runs of each)
 set -euo pipefail
@@ -36,14 +37,21 @@ time_one() {
   echo $(( t1 - t0 ))
 }
 
-for _ in 1 2 3; do # warm-up: page cache, cgroup parents
-  time_one "$mr" --root "$work/mr-state" run bench >/dev/null
-  time_one "$runc" --root "$work/runc-state" run bench >/dev/null
+# settle: the kernel tears a container's network namespace down after it
+# has exited, in a worker thread that holds the lock the next namespace's
+# creation needs. Back to back, each runtime would pay for the other's
+# cleanup (and the faster one, which reaches that point sooner, more); a
+# pause after every run lets each be timed on its own work.
+settle() { sleep 0.05; }
+
+for _ in 1 2 3; do # warm-up: page cache
+  time_one "$mr" --root "$work/mr-state" run bench >/dev/null; settle
+  time_one "$runc" --root "$work/runc-state" run bench >/dev/null; settle
 done
 : > "$work/mr.txt"; : > "$work/runc.txt"
 for ((i = 0; i < runs; i++)); do
-  time_one "$mr" --root "$work/mr-state" run bench >> "$work/mr.txt"
-  time_one "$runc" --root "$work/runc-state" run bench >> "$work/runc.txt"
+  time_one "$mr" --root "$work/mr-state" run bench >> "$work/mr.txt"; settle
+  time_one "$runc" --root "$work/runc-state" run bench >> "$work/runc.txt"; settle
 done
 
 median() { sort -n "$1" | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print int((a[NR/2]+a[NR/2+1])/2)}'; }
