@@ -37,11 +37,11 @@ time_one() {
   echo $(( t1 - t0 ))
 }
 
-# settle: the kernel tears a container's network namespace down after it
-# has exited, in a worker thread that holds the lock the next namespace's
-# creation needs. Back to back, each runtime would pay for the other's
-# cleanup (and the faster one, which reaches that point sooner, more); a
-# pause after every run lets each be timed on its own work.
+# settle: the kernel tears an exited container's namespaces and cgroups
+# down afterwards, in its own worker threads. Back to back, each run would
+# overlap the other runtime's teardown on this machine's CPUs (the faster
+# runtime's run more of it); a pause after every run lets each be timed on
+# its own work.
 settle() { sleep 0.05; }
 
 for _ in 1 2 3; do # warm-up: page cache
