@@ -324,7 +324,7 @@ func (c *Container) handshake(b *Bundle, o CreateOptions, sock *os.File, cmd *ex
 					return c.initFailed(cmd, err)
 				}
 				c.started = true
-				o.Trace.Step("start the process at once (run, no prestart or poststart hooks)", "sync socket: start")
+				o.Trace.Step("start the process at once, with a message on the sync socket (run, no prestart or poststart hooks)", "")
 			}
 			if stops {
 				if err := c.save(); err != nil {

@@ -262,7 +262,7 @@ func PrepareNetNS() {
 	ahead.a = a
 	ahead.Unlock()
 	if old != nil {
-		close(old.fork)
+		old.end()
 	}
 	go func() {
 		// Never unlocked: the thread is in a namespace of its own, so Go
@@ -290,15 +290,18 @@ func takeNetNSAhead() *netnsAhead {
 // discardNetNSAhead ends an unused netnsAhead, if there is one.
 func discardNetNSAhead() {
 	if a := takeNetNSAhead(); a != nil {
-		close(a.fork)
+		a.end()
 	}
 }
+
+// end lets the thread go unused; the namespace goes with it.
+func (a *netnsAhead) end() { close(a.fork) }
 
 // use returns the fork of cmd on the namespace's thread, when the config
 // can have that namespace; otherwise it ends the thread and reports false.
 func (a *netnsAhead) use(cmd *exec.Cmd, s *specs.Spec, rec *trace.Recorder) (func() error, bool) {
 	if !hasNewNamespace(s, specs.NetworkNamespace) || hasNamespace(s, specs.UserNamespace) {
-		close(a.fork)
+		a.end()
 		return nil, false
 	}
 	if err := <-a.made; err != nil {
