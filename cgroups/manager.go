@@ -57,7 +57,7 @@ func create(h *host, id, cgroupsPath string, res *specs.LinuxResources, rec *tra
 		return nil, err
 	}
 	if err := m.Finish(); err != nil {
-		m.removeCreated()
+		m.removeCreated(0)
 		return nil, err
 	}
 	return m, nil
@@ -85,7 +85,7 @@ func begin(h *host, id, cgroupsPath string, res *specs.LinuxResources, rec *trac
 	for i, x := range h.hier {
 		if x.V2 {
 			if err := m.createIn(x); err != nil {
-				m.removeCreated()
+				m.removeCreated(0)
 				return nil, err
 			}
 			m.todo.done = i
@@ -108,10 +108,7 @@ func (m *Manager) Finish() (err error) {
 	begun := len(m.created)
 	defer func() {
 		if err != nil {
-			for _, d := range slices.Backward(m.created[begun:]) {
-				_ = m.w.rmdir(d)
-			}
-			m.created = m.created[:begun]
+			m.removeCreated(begun)
 		}
 	}()
 	for i, x := range m.h.hier {
@@ -223,12 +220,13 @@ func (m *Manager) createIn(x hierarchy) error {
 	return nil
 }
 
-// removeCreated undoes createIn, innermost first.
-func (m *Manager) removeCreated() {
-	for _, d := range slices.Backward(m.created) {
+// removeCreated undoes createIn from the from'th directory it made on,
+// innermost first.
+func (m *Manager) removeCreated(from int) {
+	for _, d := range slices.Backward(m.created[from:]) {
 		_ = m.w.rmdir(d)
 	}
-	m.created = nil
+	m.created = m.created[:from]
 }
 
 func devicesOf(res *specs.LinuxResources) []specs.LinuxDeviceCgroup {
