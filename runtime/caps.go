@@ -88,3 +88,32 @@ func capMask(names []string, last uint) uint64 {
 	}
 	return m
 }
+
+// unraisableAmbient lists the ambient capabilities the kernel will refuse
+// to raise: an ambient capability must also be permitted and inheritable.
+// Generated configs (runc spec, crun spec) ask for some that are not; as
+// runc does, they are skipped with a warning rather than failing the start.
+func unraisableAmbient(c *specs.LinuxCapabilities) []string {
+	if c == nil || len(c.Ambient) == 0 {
+		return nil
+	}
+	last := lastCap()
+	both := capMask(c.Permitted, last) & capMask(c.Inheritable, last)
+	var out []string
+	for _, name := range c.Ambient {
+		bit, ok := capNames[strings.ToUpper(name)]
+		if ok && bit <= last && both&(1<<bit) == 0 {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// capWarnings are the warnings process.capabilities gets at create or exec.
+func capWarnings(c *specs.LinuxCapabilities) []string {
+	var w []string
+	for _, name := range unraisableAmbient(c) {
+		w = append(w, fmt.Sprintf("process.capabilities.ambient: %s is not in both the inheritable and the permitted set, so it cannot be raised; ignored", name))
+	}
+	return w
+}

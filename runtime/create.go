@@ -94,18 +94,9 @@ func Create(o CreateOptions) (*Container, *os.Process, error) {
 			return nil, nil, err
 		}
 	}
-	var err error
-	if len(o.Networks) > 0 || len(o.Ports) > 0 {
-		addNetworkAnnotations(b.Spec, o.Networks, o.Ports)
-		if b.Raw, err = json.Marshal(b.Spec); err != nil {
-			return nil, nil, err
-		}
-	}
+	addNetworkAnnotations(b.Spec, o.Networks, o.Ports)
 	if o.Pod != "" {
 		if err := joinPod(b.Spec, o.Root, o.Pod); err != nil {
-			return nil, nil, err
-		}
-		if b.Raw, err = json.Marshal(b.Spec); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -114,6 +105,9 @@ func Create(o CreateOptions) (*Container, *os.Process, error) {
 	}
 	if err := checkCreateFlags(b.Spec, o); err != nil {
 		return nil, nil, err
+	}
+	for _, w := range specWarnings(b.Spec) {
+		warn("%s", w)
 	}
 	if err := os.MkdirAll(o.Root, 0o711); err != nil {
 		return nil, nil, fmt.Errorf("state root %s: %w", o.Root, err)
@@ -226,9 +220,15 @@ func (c *Container) create(b *Bundle, o CreateOptions, undo *undoStack) (*os.Pro
 }
 
 // freeze writes the config into the state dir, where start and delete read
-// it, and makes the exec FIFO the init waits on until start.
+// it, and makes the exec FIFO the init waits on until start. What is frozen
+// is the spec the init runs, with every edit create made (networks, pod),
+// not the bundle's file as it was read.
 func (c *Container) freeze(b *Bundle, rec *trace.Recorder) error {
-	if err := os.WriteFile(filepath.Join(c.dir, configFile), b.Raw, 0o600); err != nil {
+	raw, err := json.Marshal(b.Spec)
+	if err != nil {
+		return fmt.Errorf("freeze config: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(c.dir, configFile), raw, 0o600); err != nil {
 		return fmt.Errorf("freeze config: %w", err)
 	}
 	if err := unix.Mkfifo(c.fifoPath(), 0o622); err != nil {
@@ -250,14 +250,11 @@ func (c *Container) handshake(b *Bundle, o CreateOptions, sock *os.File, cmd *ex
 	cfg := initConfig{
 		ID: c.ID, Bundle: c.Bundle, Rootfs: c.Rootfs, StateDir: c.dir, HostPid: c.Pid,
 		Spec: b.Spec, NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring,
-		PreserveFDs: o.PreserveFDs, Trace: o.Trace.Enabled(), TraceEpoch: o.Trace.Start().UnixNano(),
 		CgroupNS: cgroupNS(b.Spec, cg.Mode() == cgroups.Unified),
 		StartAtOnce: o.StartAtOnce && b.Spec.Process != nil &&
 			len(hooksOf(b.Spec, "prestart")) == 0 && len(hooksOf(b.Spec, "poststart")) == 0,
 	}
-	if o.ConsoleSocket != "" {
-		cfg.ConsoleFD = 3 + o.PreserveFDs + 1
-	}
+	cfg.setIO(o.ProcessIO)
 	enc, dec := json.NewEncoder(sock), json.NewDecoder(sock)
 	if err := writeCgroupsLine(sock, selfJoin(cmd, b.Spec, cg)); err != nil {
 		return c.initFailed(cmd, fmt.Errorf("send config to init: %w", err))
@@ -353,6 +350,22 @@ func (c *Container) initFailed(cmd *exec.Cmd, err error) error {
 // namespaces to create as clone flags, the id maps of a user namespace, the
 // stdio, the preserved fds, the sync socket and the console socket. held are
 // files the parent needs only until the init has started.
+// setIO tells the init where the descriptors initCommand passes it are:
+// after the preserved ones and the sync socket come the console socket
+// (with --console-socket) and the trace output (when tracing).
+func (cfg *initConfig) setIO(o ProcessIO) {
+	next := 3 + o.PreserveFDs + 1
+	cfg.PreserveFDs = o.PreserveFDs
+	if o.ConsoleSocket != "" {
+		cfg.ConsoleFD = next
+		next++
+	}
+	if f, logFormat := o.Trace.Output(); f != nil {
+		cfg.Trace, cfg.TraceFD, cfg.TraceLog = true, next, logFormat
+		cfg.TraceEpoch = o.Trace.Start().UnixNano()
+	}
+}
+
 func initCommand(s *specs.Spec, o ProcessIO, cg *cgroups.Manager) (cmd *exec.Cmd, sock *os.File, held []*os.File, err error) {
 	defer func() {
 		if err != nil {
@@ -390,6 +403,11 @@ func initCommand(s *specs.Spec, o ProcessIO, cg *cgroups.Manager) (cmd *exec.Cmd
 			return nil, nil, held, fmt.Errorf("--console-socket %s: %w", o.ConsoleSocket, err)
 		}
 		held = append(held, f)
+		extra = append(extra, f)
+	}
+	// The init's trace follows the parent's: to the same terminal or into
+	// the same --log file, not to the container's stderr.
+	if f, _ := o.Trace.Output(); f != nil {
 		extra = append(extra, f)
 	}
 	cmd = &exec.Cmd{

@@ -35,6 +35,9 @@ func (c *Container) Exec(p *specs.Process, o ProcessIO) (*os.Process, error) {
 	if err := validateProcess(es); err != nil {
 		return nil, err
 	}
+	for _, w := range capWarnings(es.Process.Capabilities) {
+		warn("%s", w)
+	}
 	if p.Terminal != (o.ConsoleSocket != "") {
 		return nil, errors.New("process.terminal and --console-socket must be given together")
 	}
@@ -59,13 +62,9 @@ func (c *Container) Exec(p *specs.Process, o ProcessIO) (*os.Process, error) {
 	}
 	cfg := initConfig{
 		ID: c.ID, Bundle: c.Bundle, Rootfs: c.Rootfs, StateDir: c.dir, HostPid: cmd.Process.Pid,
-		Spec: es, PreserveFDs: o.PreserveFDs, Trace: o.Trace.Enabled(),
-		TraceEpoch: o.Trace.Start().UnixNano(), Exec: true, ExecMountNS: mountNS,
-		CgroupNS: cgroupNS(es, false),
+		Spec: es, Exec: true, ExecMountNS: mountNS, CgroupNS: cgroupNS(es, false),
 	}
-	if o.ConsoleSocket != "" {
-		cfg.ConsoleFD = 3 + o.PreserveFDs + 1
-	}
+	cfg.setIO(o)
 	enc := json.NewEncoder(sock)
 	if err := writeCgroupsLine(sock, selfJoin(cmd, es, cg)); err != nil {
 		return nil, killed(cmd, fmt.Errorf("send config to exec process: %w", err))

@@ -55,7 +55,8 @@ func Init(preambleErr error) {
 	}
 	var rec *trace.Recorder
 	if cfg.Trace {
-		rec = trace.Since(os.Stderr, "init", time.Unix(0, cfg.TraceEpoch))
+		unix.CloseOnExec(cfg.TraceFD)
+		rec = trace.ToFile(os.NewFile(uintptr(cfg.TraceFD), "trace"), cfg.TraceLog, "init", time.Unix(0, cfg.TraceEpoch))
 		rec.StepAt(up, "the init runs: exec of the runtime binary and Go start-up are done", "")
 		for _, j := range joins {
 			hier, _, _ := strings.Cut(strings.TrimPrefix(j.file, "/sys/fs/cgroup/"), "/")
@@ -155,10 +156,12 @@ func (in *initProc) run() error {
 		return err
 	}
 	f.root.Close()
-	if err := in.finishRootfs(f, ownMountNS); err != nil {
+	// Sysctls are written before /proc/sys is made read-only, as every
+	// generated config asks (linux.readonlyPaths).
+	if err := in.setupSystem(); err != nil {
 		return err
 	}
-	if err := in.setupSystem(); err != nil {
+	if err := in.finishRootfs(f, ownMountNS); err != nil {
 		return err
 	}
 	var console *os.File
@@ -309,7 +312,7 @@ func (in *initProc) setupSystem() error {
 	for k, v := range s.Linux.Sysctl {
 		p := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
 		if err := sysfile.Write(p, v); err != nil {
-			return fmt.Errorf("linux.sysctl[%q]: %w", k, unwrapPath(err))
+			return fmt.Errorf("linux.sysctl[%q]: the kernel refused %q: %w", k, v, unwrapPath(err))
 		}
 		in.rec.Step("set sysctl "+k, trace.Quote("sysctl", "-w", k+"="+v))
 	}

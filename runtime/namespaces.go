@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	goruntime "runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -153,8 +154,12 @@ func writeTimeOffsets(offs map[string]specs.LinuxTimeOffset, rec *trace.Recorder
 	if b.Len() == 0 {
 		return nil
 	}
-	if err := os.WriteFile("/proc/thread-self/timens_offsets", []byte(b.String()), 0); err != nil {
-		return fmt.Errorf("linux.timeOffsets: %w", err)
+	// The file exists only in /proc/PID, not under /proc/thread-self; a
+	// thread's own id looked up as /proc/TID names that thread, whose
+	// namespace for children is the one just made.
+	file := "/proc/" + strconv.Itoa(unix.Gettid()) + "/timens_offsets"
+	if err := os.WriteFile(file, []byte(b.String()), 0); err != nil {
+		return fmt.Errorf("linux.timeOffsets: %w", unwrapPath(err))
 	}
 	rec.Step("set the time namespace offsets", "echo '"+strings.TrimSpace(b.String())+"' > /proc/self/timens_offsets")
 	return nil

@@ -54,8 +54,8 @@ func setUserAndCaps(p *specs.Process, rec *trace.Recorder) error {
 	}
 	for _, name := range c.Ambient {
 		bit := capNames[strings.ToUpper(name)]
-		if bit > last {
-			continue
+		if bit > last || (perm&inh)&(1<<bit) == 0 {
+			continue // create warned about it (unraisableAmbient)
 		}
 		if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(bit), 0, 0); err != nil {
 			return fmt.Errorf("process.capabilities.ambient %s: %w", name, err)

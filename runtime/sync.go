@@ -122,6 +122,10 @@ type initConfig struct {
 	ConsoleFD   int   `json:"consoleFD,omitempty"` // fd of the connected console socket, 0 if none
 	Trace       bool  `json:"trace,omitempty"`
 	TraceEpoch  int64 `json:"traceEpoch,omitempty"` // the parent\'s trace clock, in Unix ns
+	// TraceFD is the parent's trace output, TraceLog its --log format
+	// ("" for plain lines, as on a terminal).
+	TraceFD  int    `json:"traceFD,omitempty"`
+	TraceLog string `json:"traceLog,omitempty"`
 	// Exec is set for a process joining an existing container: no rootfs
 	// setup, no FIFO, straight to the process attributes and execve.
 	Exec bool `json:"exec,omitempty"`

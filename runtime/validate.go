@@ -204,6 +204,17 @@ func validateLinux(s *specs.Spec) error {
 	if (len(l.UIDMappings) > 0 || len(l.GIDMappings) > 0) && !userns {
 		return fieldErr("linux.uidMappings", "set without a user namespace")
 	}
+	if hasNewNamespace(s, specs.UserNamespace) {
+		// The kernel would start the init with no identity at all; runc
+		// refuses this too ("user namespaces enabled, but no uid
+		// mappings found"). `crun spec --rootless` run as root gives it.
+		if len(l.UIDMappings) == 0 {
+			return fieldErr("linux.uidMappings", "a new user namespace needs uid mappings, and none are given")
+		}
+		if len(l.GIDMappings) == 0 {
+			return fieldErr("linux.gidMappings", "a new user namespace needs gid mappings, and none are given")
+		}
+	}
 	for i, m := range l.UIDMappings {
 		if m.Size == 0 {
 			return fieldErr(fmt.Sprintf("linux.uidMappings[%d].size", i), "is zero")
@@ -266,6 +277,16 @@ func validateLinux(s *specs.Spec) error {
 		return err
 	}
 	return nil
+}
+
+// specWarnings are what a valid config asks for that this runtime skips,
+// as runc does, instead of failing: each is said once at create.
+func specWarnings(s *specs.Spec) []string {
+	var w []string
+	if s.Process != nil {
+		w = append(w, capWarnings(s.Process.Capabilities)...)
+	}
+	return w
 }
 
 // validateSysctl refuses sysctls that would change the host rather than the

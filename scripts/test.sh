@@ -14,6 +14,7 @@ step() { printf '\n== %s ==\n' "$*"; }
 
 step setup
 scripts/setup.sh
+scripts/peers.sh
 scripts/vm-test.sh install
 
 step "gofmt and go vet"

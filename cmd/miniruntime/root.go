@@ -1,13 +1,9 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"strings"
-	"time"
 
 	"github.com/miniruntime/miniruntime/internal/trace"
 	"github.com/miniruntime/miniruntime/runtime"
@@ -26,7 +22,7 @@ type globals struct {
 	systemdCgroup bool
 	trace         bool
 
-	logFile io.WriteCloser
+	logFile *os.File
 }
 
 var g globals
@@ -96,36 +92,16 @@ func (g *globals) recorder(who string) *trace.Recorder {
 	case g.trace:
 		return trace.Stderr(who)
 	case g.debug && g.logFile != nil:
-		return trace.New(logWriter{}, who)
+		return trace.New(&trace.Log{F: g.logFile, Format: g.logFormat}, who)
 	}
 	return nil
 }
 
-// logWriter turns trace lines into debug entries of --log.
-type logWriter struct{}
-
-func (logWriter) Write(p []byte) (int, error) {
-	g.writeLog("debug", strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
-// writeLog appends one entry to --log in the format containerd's shim
-// decodes: JSON lines with level, msg and an RFC 3339 time.
+// writeLog appends one entry to --log.
 func (g *globals) writeLog(level, msg string) {
-	if g.logFile == nil {
-		return
+	if g.logFile != nil {
+		(&trace.Log{F: g.logFile, Format: g.logFormat}).Entry(level, msg)
 	}
-	now := time.Now().UTC().Format(time.RFC3339Nano)
-	if g.logFormat == "json" {
-		b, _ := json.Marshal(struct {
-			Level string `json:"level"`
-			Msg   string `json:"msg"`
-			Time  string `json:"time"`
-		}{level, msg, now})
-		g.logFile.Write(append(b, '\n'))
-		return
-	}
-	fmt.Fprintf(g.logFile, "time=%q level=%s msg=%q\n", now, level, msg)
 }
 
 func execute(args []string) int {

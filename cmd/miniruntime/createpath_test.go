@@ -1,0 +1,79 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// The config frozen in the state dir is the spec the init ran, with the
+// edits create made: here the /etc files a network attaches.
+func TestFrozenConfigIsWhatRan(t *testing.T) {
+	n := newNetEnv(t)
+	n.okNS("network", "create", "--subnet", "10.123.9.0/24", "frozen")
+	defer n.mrNS("network", "rm", "--force", "frozen")
+	n.spec.Process.Args = []string{"sleep", "30"}
+	n.writeSpec()
+	n.okNS("create", "-b", n.bundle, "--net", "frozen", "fr")
+	defer n.mrNS("delete", "--force", "fr")
+	raw, err := os.ReadFile(filepath.Join(n.root, "fr", "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(raw, &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Annotations["miniruntime.network"] != "frozen" {
+		t.Errorf("frozen config lacks the --net annotation: %v", s.Annotations)
+	}
+	mounted := map[string]bool{}
+	for _, m := range s.Mounts {
+		mounted[m.Destination] = true
+	}
+	for _, dst := range []string{"/etc/hosts", "/etc/hostname", "/etc/resolv.conf"} {
+		if !mounted[dst] {
+			t.Errorf("frozen config has no mount of %s, which the init made", dst)
+		}
+	}
+	// And the init did make them: what the frozen config says is there.
+	if out := n.okNS("exec", "fr", "grep", "/etc/hosts", "/proc/self/mountinfo"); !strings.Contains(out, "/etc/hosts") {
+		t.Errorf("no /etc/hosts mount in the container: %q", out)
+	}
+}
+
+// The init's trace follows the parent's: into --log under --debug, never
+// onto the container's own stderr; onto stderr only under --trace.
+func TestInitTraceFollowsParent(t *testing.T) {
+	e := newEnv(t)
+	e.spec.Process.Args = []string{"true"}
+	e.writeSpec()
+	logFile := filepath.Join(t.TempDir(), "log")
+	r := e.mr("--debug", "--log", logFile, "--log-format", "json", "run", "-b", e.bundle, "tr")
+	if r.code != 0 {
+		t.Fatalf("run: exit %d: %s", r.code, r.stderr)
+	}
+	if strings.Contains(r.stderr, "init") || strings.Contains(r.stderr, "pivot_root") {
+		t.Errorf("--debug --log: trace lines reached stderr:\n%s", r.stderr)
+	}
+	log, _ := os.ReadFile(logFile)
+	for _, want := range []string{"pivot_root", `"level":"debug"`, "[", "init"} {
+		if !strings.Contains(string(log), want) {
+			t.Errorf("--log lacks %q:\n%s", want, log)
+		}
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(log)), "\n") {
+		var entry map[string]string
+		if err := json.Unmarshal([]byte(line), &entry); err != nil {
+			t.Fatalf("--log line is not a JSON entry: %q", line)
+		}
+	}
+	r = e.mr("--trace", "run", "-b", e.bundle, "tr")
+	if r.code != 0 || !strings.Contains(r.stderr, "init  ] make the rootfs the new /") {
+		t.Errorf("--trace: exit %d, stderr lacks the init's pivot_root step:\n%s", r.code, r.stderr)
+	}
+}
