@@ -35,7 +35,7 @@ func (c *Container) Exec(p *specs.Process, o ProcessIO) (*os.Process, error) {
 	if err := validateProcess(es); err != nil {
 		return nil, err
 	}
-	for _, w := range capWarnings(es.Process.Capabilities) {
+	for _, w := range processWarnings(es.Process) {
 		warn("%s", w)
 	}
 	if p.Terminal != (o.ConsoleSocket != "") {

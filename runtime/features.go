@@ -51,6 +51,7 @@ func Features() features.Features {
 			Archs: []string{"SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32"},
 		}
 	}
+	aa := appArmorEnabled()
 	return features.Features{
 		OCIVersionMin: "1.0.0",
 		OCIVersionMax: specs.Version,
@@ -61,7 +62,7 @@ func Features() features.Features {
 			Capabilities:    caps,
 			Cgroup:          &features.Cgroup{V1: &yes, V2: &yes, Systemd: &no, SystemdUser: &no, Rdma: &yes},
 			Seccomp:         sc,
-			Apparmor:        &features.Apparmor{Enabled: &no},
+			Apparmor:        &features.Apparmor{Enabled: &aa},
 			Selinux:         &features.Selinux{Enabled: &no},
 			IntelRdt:        &features.IntelRdt{Enabled: &no},
 			MountExtensions: &features.MountExtensions{IDMap: &features.IDMap{Enabled: &no}},

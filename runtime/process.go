@@ -79,7 +79,7 @@ func checkExecutable(path string) error {
 //	raise rlimit ceilings, umask, scheduling -> cwd (checked inside the
 //	rootfs) -> close leaked fds -> bounding set -> keep caps across setuid
 //	-> groups, gid, uid -> capability sets -> ambient -> no_new_privs ->
-//	seccomp -> rlimits -> execve
+//	seccomp -> rlimits -> AppArmor profile -> execve
 //
 // The rlimits come last so that the runtime's own code never runs under
 // them: a Go process reserves more address space than a modest RLIMIT_AS
@@ -101,8 +101,9 @@ func execProcess(s *specs.Spec, exe string, preserve int, console *os.File, rec 
 	if err := setScheduling(p); err != nil {
 		return err
 	}
-	if p.ApparmorProfile != "" && appArmorEnabled() {
-		return fmt.Errorf("process.apparmorProfile: AppArmor profiles are not supported by this runtime yet")
+	aa, err := openAppArmor(p)
+	if err != nil {
+		return err
 	}
 	env := withHome(p.Env, int(p.User.UID))
 	if console != nil {
@@ -144,10 +145,13 @@ func execProcess(s *specs.Spec, exe string, preserve int, console *os.File, rec 
 	if err := setRlimits(p.Rlimits, rec); err != nil {
 		return err
 	}
+	if err := aa.apply(rec); err != nil {
+		return err
+	}
 	if rec.Enabled() {
 		rec.Step("replace the init with the container process", trace.Quote(append([]string{"exec"}, p.Args...)...))
 	}
-	err := unix.Exec(exe, p.Args, env)
+	err = unix.Exec(exe, p.Args, env)
 	return fmt.Errorf("exec %s: %w", exe, err)
 }
 
@@ -240,14 +244,6 @@ var schedFlags = map[specs.LinuxSchedulerFlag]uint64{
 	specs.SchedFlagResetOnFork: 0x01, specs.SchedFlagReclaim: 0x02, specs.SchedFlagDLOverrun: 0x04,
 	specs.SchedFlagKeepPolicy: 0x08, specs.SchedFlagKeepParams: 0x10, specs.SchedFlagUtilClampMin: 0x20,
 	specs.SchedFlagUtilClampMax: 0x40,
-}
-
-// appArmorEnabled reports whether the host kernel enforces AppArmor. Where
-// it does not, a profile in the config can only be ignored, as it would be
-// by the kernel anyway.
-func appArmorEnabled() bool {
-	b, err := os.ReadFile("/sys/module/apparmor/parameters/enabled")
-	return err == nil && strings.HasPrefix(string(b), "Y")
 }
 
 // raiseRlimitCeilings raises hard limits that the config sets above the

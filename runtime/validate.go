@@ -103,6 +103,9 @@ func validateProcess(s *specs.Spec) error {
 	if err := validateCaps(p.Capabilities); err != nil {
 		return err
 	}
+	if err := validateLSM(&specs.Spec{Process: p}); err != nil {
+		return err
+	}
 	if p.OOMScoreAdj != nil && (*p.OOMScoreAdj < -1000 || *p.OOMScoreAdj > 1000) {
 		return fieldErr("process.oomScoreAdj", "%d is outside [-1000, 1000]", *p.OOMScoreAdj)
 	}
@@ -273,6 +276,9 @@ func validateLinux(s *specs.Spec) error {
 	if strings.Contains(l.CgroupsPath, "..") {
 		return fieldErr("linux.cgroupsPath", "%q must not contain ..", l.CgroupsPath)
 	}
+	if err := validateLSM(&specs.Spec{Linux: l}); err != nil {
+		return err
+	}
 	if err := cgroups.Validate(l.Resources); err != nil {
 		return err
 	}
@@ -283,10 +289,15 @@ func validateLinux(s *specs.Spec) error {
 // as runc does, instead of failing: each is said once at create.
 func specWarnings(s *specs.Spec) []string {
 	var w []string
-	if s.Process != nil {
-		w = append(w, capWarnings(s.Process.Capabilities)...)
+	return append(w, processWarnings(s.Process)...)
+}
+
+// processWarnings are specWarnings' part for a process, also said by exec.
+func processWarnings(p *specs.Process) []string {
+	if p == nil {
+		return nil
 	}
-	return w
+	return append(capWarnings(p.Capabilities), lsmWarnings(p)...)
 }
 
 // validateSysctl refuses sysctls that would change the host rather than the

@@ -1,0 +1,130 @@
+package runtime
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/miniruntime/miniruntime/internal/trace"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// Linux security modules: AppArmor profiles and SELinux labels.
+//
+// AppArmor confines a process from its next execve on: writing
+// "exec PROFILE" to the thread's attr/exec file asks the kernel to switch
+// profiles at that execve. The profile must already be loaded (by
+// apparmor_parser, or by podman for its containers-default profile);
+// create checks that, so a missing one fails create rather than start.
+
+const (
+	appArmorEnabledFile  = "/sys/module/apparmor/parameters/enabled"
+	appArmorProfilesFile = "/sys/kernel/security/apparmor/profiles"
+	selinuxEnforceFile   = "/sys/fs/selinux/enforce"
+)
+
+// appArmorEnabled reports whether the host kernel enforces AppArmor. Where
+// it does not, a profile in the config can only be ignored, as it would be
+// by the kernel anyway.
+func appArmorEnabled() bool {
+	b, err := os.ReadFile(appArmorEnabledFile)
+	return err == nil && strings.HasPrefix(string(b), "Y")
+}
+
+// appArmorLoaded reports whether a profile of that name is loaded. The
+// kernel lists one "name (mode)" line per profile.
+func appArmorLoaded(name string) (bool, error) {
+	f, err := os.Open(appArmorProfilesFile)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if n, _, ok := strings.Cut(sc.Text(), " ("); ok && n == name {
+			return true, nil
+		}
+	}
+	return false, sc.Err()
+}
+
+// selinuxEnforcing reports whether SELinux is enabled and enforcing.
+func selinuxEnforcing() bool {
+	b, err := os.ReadFile(selinuxEnforceFile)
+	return err == nil && strings.TrimSpace(string(b)) == "1"
+}
+
+// validateLSM checks the process's AppArmor profile and the SELinux labels
+// against what this host has. Where a module is off, its settings are
+// ignored (lsmWarnings says so).
+func validateLSM(s *specs.Spec) error {
+	if p := s.Process; p != nil && p.ApparmorProfile != "" && p.ApparmorProfile != "unconfined" && appArmorEnabled() {
+		ok, err := appArmorLoaded(p.ApparmorProfile)
+		if err != nil {
+			return fieldErr("process.apparmorProfile", "%q: cannot list the loaded profiles: %v", p.ApparmorProfile, unwrapPath(err))
+		}
+		if !ok {
+			return fieldErr("process.apparmorProfile", "%q is not loaded (load it with apparmor_parser -r FILE)", p.ApparmorProfile)
+		}
+	}
+	if selinuxEnforcing() {
+		if s.Process != nil && s.Process.SelinuxLabel != "" {
+			return fieldErr("process.selinuxLabel", "this host enforces SELinux, and this runtime cannot apply labels")
+		}
+		if s.Linux != nil && s.Linux.MountLabel != "" {
+			return fieldErr("linux.mountLabel", "this host enforces SELinux, and this runtime cannot apply labels")
+		}
+	}
+	return nil
+}
+
+// lsmWarnings says which settings are ignored because their module is off.
+func lsmWarnings(p *specs.Process) []string {
+	if p != nil && p.ApparmorProfile != "" && !appArmorEnabled() {
+		return []string{fmt.Sprintf("process.apparmorProfile: AppArmor is not enabled on this host; %q is ignored", p.ApparmorProfile)}
+	}
+	return nil
+}
+
+// appArmorOnExec is the thread's attr/exec file, opened early (before the
+// user change and seccomp, which could forbid opening it) and written last.
+type appArmorOnExec struct {
+	fd      int
+	profile string
+}
+
+// openAppArmor prepares the switch to process.apparmorProfile, or returns
+// nil when there is nothing to do.
+func openAppArmor(p *specs.Process) (*appArmorOnExec, error) {
+	if p.ApparmorProfile == "" || !appArmorEnabled() {
+		return nil, nil
+	}
+	// The AppArmor-specific file exists since Linux 5.8, when several
+	// modules could share attr/; the older one is AppArmor's too where
+	// it is the only module that uses it.
+	var err error
+	for _, f := range []string{"/proc/thread-self/attr/apparmor/exec", "/proc/thread-self/attr/exec"} {
+		var fd int
+		if fd, err = unix.Open(f, unix.O_WRONLY|unix.O_CLOEXEC, 0); err == nil {
+			return &appArmorOnExec{fd: fd, profile: p.ApparmorProfile}, nil
+		}
+	}
+	return nil, fmt.Errorf("process.apparmorProfile %q: open attr/exec: %w", p.ApparmorProfile, err)
+}
+
+// apply asks the kernel to confine the process in the profile from the
+// execve that follows.
+func (a *appArmorOnExec) apply(rec *trace.Recorder) error {
+	if a == nil {
+		return nil
+	}
+	defer unix.Close(a.fd)
+	if _, err := unix.Write(a.fd, []byte("exec "+a.profile)); err != nil {
+		return fmt.Errorf("process.apparmorProfile %q: %w", a.profile, err)
+	}
+	rec.Step("confine the process in AppArmor profile "+a.profile+" from its execve on",
+		"echo 'exec "+a.profile+"' > /proc/thread-self/attr/apparmor/exec")
+	return nil
+}
