@@ -12,9 +12,14 @@
 // for every write the runtime makes.
 //
 // Every field of linux.resources is either applied or refused with an error
-// that names the field; nothing is dropped silently. Where cgroup v1 and v2
-// differ, the conversions are the ones runc makes (cpu.shares to cpu.weight,
-// memory+swap totals to memory.swap.max, blkio weights to io weights).
+// that names the field; nothing is dropped silently. The one exception is
+// the deprecated kernel memory limits (memory.kernel, memory.kernelTCP):
+// where the kernel ignores them, as every kernel since 6.1 does with
+// memory.kmem.limit_in_bytes and cgroup v2 does with both, they are accepted
+// with a warning handed to Options.Warn, as runc and crun accept them. Where
+// cgroup v1 and v2 differ, the conversions are the ones runc makes
+// (cpu.shares to cpu.weight, memory+swap totals to memory.swap.max, blkio
+// weights to io weights).
 //
 // Three host layouts are handled (see Mode): a pure cgroup v2 host, a hybrid
 // host (v1 controllers plus an empty cgroup2 mount at <mnt>/unified) and a

@@ -220,7 +220,7 @@ func TestFakeV2Writer(t *testing.T) {
 	})
 	h := &host{mode: Unified, mnt: root, hier: []hierarchy{{V2: true, Root: "/"}}}
 	var rec bytes.Buffer
-	m, err := load(h, "/mr/web", trace.New(&rec, "t"))
+	m, err := load(h, "/mr/web", Options{Recorder: trace.New(&rec, "t")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,5 +283,174 @@ func TestFakeV2Writer(t *testing.T) {
 		st.Memory.Usage.Limit != 104857600 || st.Memory.Usage.Failcnt != 7 || st.OOMKills != 2 || st.Memory.Cache != 200 ||
 		st.Pids.Current != 3 || st.Pids.Limit != 64 || st.Memory.Swap.Limit != 52428800 {
 		t.Errorf("Stats() = %+v", st)
+	}
+}
+
+// The blkio weight goes to CFQ's blkio.weight, else BFQ's blkio.bfq.weight;
+// a kernel with neither refuses it, naming both files.
+func TestFakeV1BlkioWeight(t *testing.T) {
+	for _, c := range []struct {
+		name        string
+		cfq, bfq    bool
+		file, err   string
+		wantWritten string
+	}{
+		{name: "CFQ", cfq: true, bfq: true, file: "blkio.weight"},
+		{name: "BFQ", bfq: true, file: "blkio.bfq.weight"},
+		{name: "neither", err: "linux.resources.blockIO.weight: this kernel has neither blkio.weight nor blkio.bfq.weight in "},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			root := fakeV1(t, "/mr/web", nil)
+			blk := filepath.Join(root, "blkio/mr/web")
+			if !c.bfq {
+				os.Remove(filepath.Join(blk, "blkio.bfq.weight"))
+			}
+			if c.cfq {
+				fakeTree(t, blk, map[string]string{"blkio.weight": "100"})
+			}
+			_, err := New("web", "/mr/web", &specs.LinuxResources{BlockIO: &specs.LinuxBlockIO{Weight: u16(300)}}, Options{Mountpoint: root})
+			if c.err != "" {
+				if err == nil || !strings.HasPrefix(err.Error(), c.err) || !errors.Is(err, ErrNotSupported) || strings.Contains(err.Error(), "\n") {
+					t.Fatalf("New = %v, want one line starting %q", err, c.err)
+				}
+				if !strings.Contains(err.Error(), "BFQ") {
+					t.Errorf("New = %v, want a word on BFQ", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if data, _ := os.ReadFile(filepath.Join(blk, c.file)); string(data) != "300" {
+				t.Errorf("%s = %q, want 300", c.file, data)
+			}
+		})
+	}
+}
+
+// The deprecated kernel memory limits: applied where the kernel has the
+// file and keeps the value; accepted with one warning line naming the field
+// where it has no file (and on v2, always).
+func TestFakeKernelMemory(t *testing.T) {
+	res := &specs.LinuxResources{Memory: &specs.LinuxMemory{Kernel: i64(1 << 20), KernelTCP: i64(2 << 20)}} //nolint:staticcheck
+	t.Run("v1 files present", func(t *testing.T) {
+		root := fakeV1(t, "/mr/web", map[string]string{
+			"memory/mr/web/memory.kmem.limit_in_bytes":     "9223372036854771712",
+			"memory/mr/web/memory.kmem.tcp.limit_in_bytes": "9223372036854771712",
+		})
+		var warnings []string
+		if _, err := New("web", "/mr/web", res, Options{Mountpoint: root, Warn: func(s string) { warnings = append(warnings, s) }}); err != nil {
+			t.Fatal(err)
+		}
+		for file, want := range map[string]string{"memory.kmem.limit_in_bytes": "1048576", "memory.kmem.tcp.limit_in_bytes": "2097152"} {
+			if data, _ := os.ReadFile(filepath.Join(root, "memory/mr/web", file)); string(data) != want {
+				t.Errorf("%s = %q, want %s", file, data, want)
+			}
+		}
+		if len(warnings) != 0 {
+			t.Errorf("warnings %q for limits the kernel kept", warnings)
+		}
+	})
+	t.Run("v1 files missing", func(t *testing.T) {
+		root := fakeV1(t, "/mr/web", nil)
+		var warnings []string
+		var rec bytes.Buffer
+		if _, err := New("web", "/mr/web", res, Options{Mountpoint: root, Recorder: trace.New(&rec, "t"), Warn: func(s string) { warnings = append(warnings, s) }}); err != nil {
+			t.Fatal(err)
+		}
+		checkWarnings(t, warnings, "linux.resources.memory.kernel: ignored: this kernel has no memory.kmem.limit_in_bytes",
+			"linux.resources.memory.kernelTCP: ignored: this kernel has no memory.kmem.tcp.limit_in_bytes")
+		if !strings.Contains(rec.String(), "memory.kernel: ignored: ") {
+			t.Errorf("recorder does not show the ignored field:\n%s", rec.String())
+		}
+	})
+	t.Run("v2", func(t *testing.T) {
+		root := t.TempDir()
+		fakeTree(t, root, map[string]string{
+			"cgroup.controllers": "cpu memory pids", "cgroup.subtree_control": "",
+			"mr/cgroup.subtree_control": "", "mr/web/cgroup.subtree_control": "",
+		})
+		h := &host{mode: Unified, mnt: root, hier: []hierarchy{{V2: true, Root: "/"}}}
+		var warnings []string
+		m, err := load(h, "/mr/web", Options{Warn: func(s string) { warnings = append(warnings, s) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Update(res); err != nil {
+			t.Fatal(err)
+		}
+		checkWarnings(t, warnings, "linux.resources.memory.kernel: ignored: cgroup v2 has no kernel memory limit",
+			"linux.resources.memory.kernelTCP: ignored: cgroup v2 has no separate TCP buffer limit")
+	})
+}
+
+// checkWarnings wants exactly one single-line warning per prefix, in order.
+func checkWarnings(t *testing.T, got []string, prefixes ...string) {
+	t.Helper()
+	if len(got) != len(prefixes) {
+		t.Fatalf("warnings = %q, want %d", got, len(prefixes))
+	}
+	for i, p := range prefixes {
+		if !strings.HasPrefix(got[i], p) || strings.Contains(got[i], "\n") {
+			t.Errorf("warning %d = %q, want one line starting %q", i, got[i], p)
+		}
+	}
+}
+
+// On a hybrid host a controller that no v1 hierarchy binds can show up in
+// the cgroup2 hierarchy at unified/ (hugetlb on this machine). Resources go
+// through v1 there, so the field is refused, saying where the controller is.
+func TestFakeHybridControllerInUnified(t *testing.T) {
+	root := fakeV1(t, "/mr/web", map[string]string{"unified/cgroup.controllers": "hugetlb\n"})
+	res := &specs.LinuxResources{HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 1 << 21}}}
+	_, err := New("web", "/mr/new", res, Options{Mountpoint: root})
+	want := "linux.resources.hugepageLimits[0].limit: the hugetlb controller is not mounted as a cgroup v1 hierarchy; this hybrid host has it only in the cgroup2 hierarchy at " + root + "/unified"
+	if err == nil || !strings.HasPrefix(err.Error(), want) || !errors.Is(err, ErrNotSupported) {
+		t.Fatalf("New = %v, want %q", err, want)
+	}
+	if _, err := os.Stat(filepath.Join(root, "unified/mr")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("unified/mr created for a refused config: %v", err)
+	}
+}
+
+// A v2 weight goes to io.bfq.weight, else to io.weight converted; a kernel
+// with neither refuses it.
+func TestFakeV2IOWeight(t *testing.T) {
+	for _, c := range []struct {
+		name, file, want, err string
+	}{
+		{name: "BFQ", file: "io.bfq.weight", want: "500"},
+		{name: "iocost", file: "io.weight", want: "4950"},
+		{name: "neither", err: "linux.resources.blockIO.weight: this kernel has neither io.bfq.weight nor io.weight in "},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			root := t.TempDir()
+			files := map[string]string{
+				"cgroup.controllers": "cpu io memory pids", "cgroup.subtree_control": "",
+				"mr/cgroup.subtree_control": "", "mr/web/cgroup.subtree_control": "",
+			}
+			if c.file != "" {
+				files["mr/web/"+c.file] = "default 100\n"
+			}
+			fakeTree(t, root, files)
+			h := &host{mode: Unified, mnt: root, hier: []hierarchy{{V2: true, Root: "/"}}}
+			m, err := load(h, "/mr/web", Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = m.Update(&specs.LinuxResources{BlockIO: &specs.LinuxBlockIO{Weight: u16(500)}})
+			if c.err != "" {
+				if err == nil || !strings.HasPrefix(err.Error(), c.err) || !errors.Is(err, ErrNotSupported) {
+					t.Fatalf("Update = %v, want %q", err, c.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if data, _ := os.ReadFile(filepath.Join(root, "mr/web", c.file)); string(data) != c.want {
+				t.Errorf("%s = %q, want %q", c.file, data, c.want)
+			}
+		})
 	}
 }

@@ -250,3 +250,22 @@ func (h *host) controllerHier(controller string) (hierarchy, bool) {
 	}
 	return hierarchy{}, false
 }
+
+// notMounted refuses a setting whose v1 controller has no hierarchy. On a
+// hybrid host the controller may instead be free for the cgroup2 hierarchy
+// at unified/ (its cgroup.controllers lists it: hugetlb, when no v1
+// hierarchy binds it). Resources on a hybrid host go through v1 only, as in
+// runc, whose fs driver fails there too; so the field is refused all the
+// same, but the message says where the controller is.
+func (h *host) notMounted(s Setting) error {
+	for _, x := range h.hier {
+		if !x.V2 {
+			continue
+		}
+		dir := filepath.Join(h.mnt, x.Name)
+		if avail, err := readWords(filepath.Join(dir, "cgroup.controllers")); err == nil && slices.Contains(avail, s.Controller) {
+			return unsupportedf(s.Field, "the %s controller is not mounted as a cgroup v1 hierarchy; this hybrid host has it only in the cgroup2 hierarchy at %s, where miniruntime, like runc, sets no limits", s.Controller, dir)
+		}
+	}
+	return unsupportedf(s.Field, "the %s controller is not mounted on this host (no hierarchy under %s has it)", s.Controller, h.mnt)
+}

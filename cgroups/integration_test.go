@@ -117,6 +117,9 @@ func startSleep(t *testing.T) *exec.Cmd {
 func TestV1NewAppliesLimits(t *testing.T) {
 	h := needMode(t, Hybrid, Legacy)
 	parent := testParent(t, h)
+	for _, c := range []string{"memory", "cpu", "cpuset", "pids"} {
+		v1dir(t, h, c, parent)
+	}
 	var rec bytes.Buffer
 	res := &specs.LinuxResources{
 		Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}, {Allow: true, Type: "c", Major: ptr[int64](1), Minor: ptr[int64](3), Access: "rw"}},
@@ -124,30 +127,31 @@ func TestV1NewAppliesLimits(t *testing.T) {
 		CPU:     &specs.LinuxCPU{Shares: ptr[uint64](512), Quota: ptr[int64](50000), Period: ptr[uint64](100000), Cpus: "0", Mems: "0"},
 		Pids:    &specs.LinuxPids{Limit: ptr[int64](20)},
 	}
-	m, err := create(h, "web", parent+"/web", res, trace.New(&rec, "test"))
+	m, err := create(h, "web", parent+"/web", res, Options{Recorder: trace.New(&rec, "test")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := m.Path(); got != parent+"/web" {
 		t.Errorf("Path() = %q, want %q", got, parent+"/web")
 	}
-	dir := func(c string) string { x, _ := h.controllerHier(c); return filepath.Join(h.mnt, x.Name, parent, "web") }
+	dir := func(c string) string { return v1dir(t, h, c, parent+"/web") }
+	// Read back the way containerd's shim does.
+	r := newReader(t, h, parent+"/web")
+	st := r.v1Metrics()
+	wantEq(t, "memory limit", st.Memory.Usage.Limit, 64<<20)
+	wantEq(t, "pids limit", st.Pids.Limit, 20)
 	for _, c := range []struct{ ctrl, file, want string }{
-		{"memory", "memory.limit_in_bytes", "67108864"},
 		{"memory", "memory.soft_limit_in_bytes", "33554432"},
 		{"memory", "memory.swappiness", "10"},
 		{"cpu", "cpu.cfs_quota_us", "50000"},
 		{"cpu", "cpu.cfs_period_us", "100000"},
 		{"cpu", "cpu.shares", "512"},
-		{"pids", "pids.max", "20"},
 		{"cpuset", "cpuset.cpus", "0"},
 		{"cpuset", "cpuset.mems", "0"},
 	} {
-		if got := readFile(t, filepath.Join(dir(c.ctrl), c.file)); got != c.want {
-			t.Errorf("%s = %q, want %q", c.file, got, c.want)
-		}
+		r.wantFile(c.ctrl, c.file, c.want)
 	}
-	list := readFile(t, filepath.Join(dir("devices"), "devices.list"))
+	list := r.file("devices", "devices.list")
 	for _, want := range []string{"c 1:3 rwm", "c 1:5 rwm", "c *:* m", "b *:* m", "c 136:* rwm"} {
 		if !strings.Contains(list, want) {
 			t.Errorf("devices.list lacks %q:\n%s", want, list)
@@ -181,7 +185,7 @@ func TestV1NewAppliesLimits(t *testing.T) {
 func TestV1Lifecycle(t *testing.T) {
 	h := needMode(t, Hybrid, Legacy)
 	parent := testParent(t, h)
-	m, err := create(h, "life", parent+"/life", nil, nil)
+	m, err := create(h, "life", parent+"/life", nil, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +206,7 @@ func TestV1Lifecycle(t *testing.T) {
 	}
 
 	// Load by path sees the same cgroup.
-	l, err := load(h, m.Path(), nil)
+	l, err := load(h, m.Path(), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +259,7 @@ func TestV1Lifecycle(t *testing.T) {
 func TestV1DeleteKills(t *testing.T) {
 	h := needMode(t, Hybrid, Legacy)
 	parent := testParent(t, h)
-	m, err := create(h, "k", parent+"/k", nil, nil)
+	m, err := create(h, "k", parent+"/k", nil, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,17 @@ type Options struct {
 	// Recorder receives every change with its shell equivalent; nil
 	// records nothing.
 	Recorder *trace.Recorder
+	// Warn receives one line for each field that is accepted but has no
+	// effect on this host, starting with the field's path, e.g.
+	// "linux.resources.memory.kernel: ignored: cgroup v2 has no kernel
+	// memory limit ...". Only the deprecated kernel memory limits do that
+	// (runc and crun accept and ignore them too); everything else is
+	// applied or refused. nil drops the warnings (the recorder still shows
+	// them).
+	Warn func(string)
 }
+
+func (o Options) writer() writer { return writer{rec: o.Recorder, warn: o.Warn} }
 
 // Manager is one container's cgroup: a directory in each hierarchy on v1,
 // one directory on v2.
@@ -48,11 +58,11 @@ func New(id, cgroupsPath string, res *specs.LinuxResources, opts Options) (*Mana
 	if err != nil {
 		return nil, err
 	}
-	return create(h, id, cgroupsPath, res, opts.Recorder)
+	return create(h, id, cgroupsPath, res, opts)
 }
 
-func create(h *host, id, cgroupsPath string, res *specs.LinuxResources, rec *trace.Recorder) (*Manager, error) {
-	m, err := begin(h, id, cgroupsPath, res, rec)
+func create(h *host, id, cgroupsPath string, res *specs.LinuxResources, opts Options) (*Manager, error) {
+	m, err := begin(h, id, cgroupsPath, res, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -74,11 +84,11 @@ func Begin(id, cgroupsPath string, res *specs.LinuxResources, opts Options) (*Ma
 	if err != nil {
 		return nil, err
 	}
-	return begin(h, id, cgroupsPath, res, opts.Recorder)
+	return begin(h, id, cgroupsPath, res, opts)
 }
 
-func begin(h *host, id, cgroupsPath string, res *specs.LinuxResources, rec *trace.Recorder) (*Manager, error) {
-	m, err := plan(h, id, cgroupsPath, res, rec)
+func begin(h *host, id, cgroupsPath string, res *specs.LinuxResources, opts Options) (*Manager, error) {
+	m, err := plan(h, id, cgroupsPath, res, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -150,19 +160,19 @@ func Load(path string, opts Options) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	return load(h, path, opts.Recorder)
+	return load(h, path, opts)
 }
 
-func load(h *host, path string, rec *trace.Recorder) (*Manager, error) {
+func load(h *host, path string, opts Options) (*Manager, error) {
 	paths, err := decodePaths(path, h.hier)
 	if err != nil {
 		return nil, err
 	}
-	return &Manager{h: h, paths: paths, w: writer{rec: rec}}, nil
+	return &Manager{h: h, paths: paths, w: opts.writer()}, nil
 }
 
 // plan renders and checks everything before the system is touched.
-func plan(h *host, id, cgroupsPath string, res *specs.LinuxResources, rec *trace.Recorder) (_ *Manager, err error) {
+func plan(h *host, id, cgroupsPath string, res *specs.LinuxResources, opts Options) (_ *Manager, err error) {
 	if err := Validate(res); err != nil {
 		return nil, err
 	}
@@ -171,7 +181,7 @@ func plan(h *host, id, cgroupsPath string, res *specs.LinuxResources, rec *trace
 		return nil, err
 	}
 	t := &pending{done: -1}
-	m := &Manager{h: h, paths: paths, w: writer{rec: rec}, todo: t}
+	m := &Manager{h: h, paths: paths, w: opts.writer(), todo: t}
 	if t.rules, err = DeviceRules(devicesOf(res)); err != nil {
 		return nil, err
 	}
@@ -263,9 +273,12 @@ func (m *Manager) dirFor(s Setting) (string, error) {
 	if m.h.mode == Unified {
 		return m.dir(m.h.hier[0]), nil
 	}
+	if s.Ignore != "" {
+		return "", nil // nothing is written
+	}
 	x, ok := m.h.controllerHier(s.Controller)
 	if !ok {
-		return "", unsupportedf(s.Field, "the %s controller is not mounted on this host (no hierarchy under %s has it)", s.Controller, m.h.mnt)
+		return "", m.h.notMounted(s)
 	}
 	return m.dir(x), nil
 }

@@ -85,11 +85,19 @@ func memoryV1(m *specs.LinuxMemory) ([]Setting, error) {
 	if m.Reservation != nil {
 		add("reservation", "memory.soft_limit_in_bytes", itoa(*m.Reservation))
 	}
+	// The kernel memory limits are deprecated. runc 1.4 ignores both on v1
+	// and v2 with one warning; here they are written and read back, so a
+	// kernel that still honours them gets them (memory.kmem.tcp.* still
+	// works on Linux 6.x), and where the kernel has no file or ignores the
+	// value (every memory.kmem.limit_in_bytes since Linux 6.1 keeps
+	// "unlimited") the field is accepted with a warning.
 	if m.Kernel != nil { //nolint:staticcheck // deprecated but still in the spec
-		add("kernel", "memory.kmem.limit_in_bytes", itoa(*m.Kernel)).Verify = true //nolint:staticcheck
+		s := add("kernel", "memory.kmem.limit_in_bytes", itoa(*m.Kernel)) //nolint:staticcheck
+		s.Verify, s.Deprecated = true, true
 	}
 	if m.KernelTCP != nil {
-		add("kernelTCP", "memory.kmem.tcp.limit_in_bytes", itoa(*m.KernelTCP))
+		s := add("kernelTCP", "memory.kmem.tcp.limit_in_bytes", itoa(*m.KernelTCP))
+		s.Verify, s.Deprecated = true, true
 	}
 	if m.Swappiness != nil {
 		add("swappiness", "memory.swappiness", utoa(*m.Swappiness))
@@ -105,17 +113,21 @@ func memoryV1(m *specs.LinuxMemory) ([]Setting, error) {
 	return out, nil
 }
 
-// memoryV2 renders the memory controller's v2 files, refusing the v1-only
-// knobs instead of dropping them as runc does.
+// memoryV2 renders the memory controller's v2 files. The v1-only knobs are
+// refused instead of dropped as runc does, except the deprecated kernel
+// memory limits, which runc and crun accept with a warning: so does this.
 func memoryV2(m *specs.LinuxMemory) ([]Setting, error) {
 	if m == nil {
 		return nil, nil
 	}
+	var out []Setting
 	if m.Kernel != nil { //nolint:staticcheck // deprecated but still in the spec
-		return nil, unsupportedf(fMemory+".kernel", "cgroup v2 has no kernel memory limit; kernel memory is charged to memory.max")
+		out = append(out, Setting{Field: fMemory + ".kernel", Value: itoa(*m.Kernel), //nolint:staticcheck
+			Ignore: "cgroup v2 has no kernel memory limit; kernel memory is charged to memory.max (a deprecated field, which runc and crun ignore too)"})
 	}
 	if m.KernelTCP != nil {
-		return nil, unsupportedf(fMemory+".kernelTCP", "cgroup v2 has no separate TCP buffer limit; socket memory is charged to memory.max")
+		out = append(out, Setting{Field: fMemory + ".kernelTCP", Value: itoa(*m.KernelTCP),
+			Ignore: "cgroup v2 has no separate TCP buffer limit; socket memory is charged to memory.max (a deprecated field, which runc and crun ignore too)"})
 	}
 	if m.Swappiness != nil {
 		return nil, unsupportedf(fMemory+".swappiness", "cgroup v2 has no per-cgroup swappiness; limit swap with memory.swap.max (linux.resources.memory.swap)")
@@ -126,7 +138,6 @@ func memoryV2(m *specs.LinuxMemory) ([]Setting, error) {
 	if m.UseHierarchy != nil && !*m.UseHierarchy {
 		return nil, unsupportedf(fMemory+".useHierarchy", "cgroup v2 is always hierarchical")
 	}
-	var out []Setting
 	// Swap first, as runc does: memory.swap.max does not depend on
 	// memory.max in v2, and this keeps the order the same as runc's.
 	switch {

@@ -17,6 +17,10 @@ func show(settings []Setting, keepDevices bool) []string {
 		if s.Controller == "devices" && !keepDevices {
 			continue
 		}
+		if s.Ignore != "" {
+			out = append(out, fmt.Sprintf("ignore %s=%s: %s", s.Field, s.Value, s.Ignore))
+			continue
+		}
 		line := fmt.Sprintf("%s:%s=%s", s.Controller, s.File, s.Value)
 		if s.Alt != nil {
 			line += fmt.Sprintf(" else %s=%s", s.Alt.File, s.Alt.Value)
@@ -29,6 +33,9 @@ func show(settings []Setting, keepDevices bool) []string {
 		}
 		if s.Verify {
 			line += " [verify]"
+		}
+		if s.Deprecated {
+			line += " [deprecated]"
 		}
 		out = append(out, line)
 	}
@@ -99,16 +106,22 @@ var renderCases = []struct {
 		v2:   []string{"memory:memory.low=1048576"},
 	},
 	{
-		name:  "memory.kernel",
-		res:   specs.LinuxResources{Memory: &specs.LinuxMemory{Kernel: i64(1 << 20)}}, //nolint:staticcheck
-		v1:    []string{"memory:memory.kmem.limit_in_bytes=1048576 [verify]"},
-		v2Err: "linux.resources.memory.kernel: cgroup v2 has no kernel memory limit", v2Kind: ErrNotSupported,
+		name: "memory.kernel",
+		res:  specs.LinuxResources{Memory: &specs.LinuxMemory{Kernel: i64(1 << 20)}}, //nolint:staticcheck
+		v1:   []string{"memory:memory.kmem.limit_in_bytes=1048576 [verify] [deprecated]"},
+		v2:   []string{"ignore linux.resources.memory.kernel=1048576: cgroup v2 has no kernel memory limit; kernel memory is charged to memory.max (a deprecated field, which runc and crun ignore too)"},
 	},
 	{
-		name:  "memory.kernelTCP",
-		res:   specs.LinuxResources{Memory: &specs.LinuxMemory{KernelTCP: i64(1 << 20)}},
-		v1:    []string{"memory:memory.kmem.tcp.limit_in_bytes=1048576"},
-		v2Err: "linux.resources.memory.kernelTCP: cgroup v2 has no separate TCP", v2Kind: ErrNotSupported,
+		name: "memory.kernelTCP",
+		res:  specs.LinuxResources{Memory: &specs.LinuxMemory{KernelTCP: i64(1 << 20)}},
+		v1:   []string{"memory:memory.kmem.tcp.limit_in_bytes=1048576 [verify] [deprecated]"},
+		v2:   []string{"ignore linux.resources.memory.kernelTCP=1048576: cgroup v2 has no separate TCP buffer limit; socket memory is charged to memory.max (a deprecated field, which runc and crun ignore too)"},
+	},
+	{
+		name: "memory.kernel with a limit: the limit is written, kernel ignored on v2",
+		res:  specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: i64(100), Kernel: i64(50)}}, //nolint:staticcheck
+		v1:   []string{"memory:memory.limit_in_bytes=100 [retry]", "memory:memory.kmem.limit_in_bytes=50 [verify] [deprecated]"},
+		v2:   []string{"ignore linux.resources.memory.kernel=50: cgroup v2 has no kernel memory limit; kernel memory is charged to memory.max (a deprecated field, which runc and crun ignore too)", "memory:memory.max=100"},
 	},
 	{
 		name:  "memory.swappiness",

@@ -33,8 +33,19 @@ type Setting struct {
 	// write is tried once more after the other settings.
 	Retry bool
 	// Verify reads the file back after writing: some kernels accept and
-	// ignore a write (memory.kmem.limit_in_bytes since Linux 6.x).
+	// ignore a write (memory.kmem.limit_in_bytes since Linux 6.1).
 	Verify bool
+	// Deprecated marks a field that runc and crun accept and ignore
+	// (memory.kernel, memory.kernelTCP). It is applied where the kernel
+	// honours it; where the kernel has no File, answers EOPNOTSUPP, or
+	// (with Verify) keeps another value than the one written, the field is
+	// accepted with a warning (Options.Warn) instead of refused.
+	Deprecated bool
+	// Ignore, when set, means nothing is written: the field is accepted and
+	// this reason goes to Options.Warn. It is how a deprecated field that
+	// this cgroup version cannot express at all is rendered (memory.kernel
+	// on v2). Controller and File are empty then.
+	Ignore string
 }
 
 // shortField drops the common prefix for the recorder's narrow column.

@@ -87,6 +87,9 @@ func checkUnifiedConflicts(fields, unified []Setting) error {
 	once := map[string]Setting{}
 	count := map[string]int{}
 	for _, s := range fields {
+		if s.Ignore != "" {
+			continue
+		}
 		once[s.File] = s
 		count[s.File]++
 	}

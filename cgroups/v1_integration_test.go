@@ -15,62 +15,47 @@ import (
 )
 
 // v1dir is the container's directory in the hierarchy of a controller.
+// The tests that use it need the controllers every v1 container host has;
+// what New does without one is checked by TestHostControllers.
 func v1dir(t *testing.T, h *host, ctrl, path string) string {
 	t.Helper()
 	x, ok := h.controllerHier(ctrl)
 	if !ok {
-		t.Skipf("%s is not mounted", ctrl)
+		t.Skipf("%s is not mounted; TestHostControllers checks the refusal", ctrl)
 	}
 	return filepath.Join(h.mnt, x.Name, path)
 }
 
+// The v1 memory knobs every v1 kernel has, read back the way containerd
+// reads them. (Knobs that depend on the kernel are in hostcase_test.go.)
 func TestV1MoreFields(t *testing.T) {
 	h := needMode(t, Hybrid, Legacy)
 	parent := testParent(t, h)
 	p := parent + "/more"
 	res := &specs.LinuxResources{
 		Memory: &specs.LinuxMemory{
-			Limit: i64(64 << 20), Swap: i64(96 << 20), KernelTCP: i64(16 << 20),
+			Limit: i64(64 << 20), Reservation: i64(16 << 20), Swappiness: u64(20),
 			DisableOOMKiller: ptr(true), UseHierarchy: ptr(true),
 		},
-		CPU: &specs.LinuxCPU{Quota: i64(50000), Burst: u64(10000), Idle: i64(0), RealtimePeriod: u64(500000), RealtimeRuntime: i64(0)},
-		// (Per-device weights need a disk on BFQ; the kernel answers
-		// EOPNOTSUPP otherwise, which New reports for the field.)
-		BlockIO: &specs.LinuxBlockIO{Weight: u16(300)},
 	}
-	m, err := create(h, "more", p, res, nil)
+	v1dir(t, h, "memory", p)
+	m, err := create(h, "more", p, res, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Delete()
-	for _, c := range []struct{ ctrl, file, want string }{
-		{"memory", "memory.memsw.limit_in_bytes", "100663296"},
-		{"memory", "memory.kmem.tcp.limit_in_bytes", "16777216"},
-		{"memory", "memory.use_hierarchy", "1"},
-		{"cpu", "cpu.cfs_burst_us", "10000"},
-		{"cpu", "cpu.idle", "0"},
-		{"cpu", "cpu.rt_period_us", "500000"},
-		{"cpu", "cpu.rt_runtime_us", "0"},
-	} {
-		if got := readFile(t, filepath.Join(v1dir(t, h, c.ctrl, p), c.file)); got != c.want {
-			t.Errorf("%s = %q, want %q", c.file, got, c.want)
-		}
-	}
-	if got := readFile(t, filepath.Join(v1dir(t, h, "memory", p), "memory.oom_control")); !strings.Contains(got, "oom_kill_disable 1") {
-		t.Errorf("memory.oom_control = %q", got)
-	}
-	blk := v1dir(t, h, "blkio", p)
-	if _, err := os.Stat(filepath.Join(blk, "blkio.weight")); err == nil {
-		if got := readFile(t, filepath.Join(blk, "blkio.weight")); got != "300" {
-			t.Errorf("blkio.weight = %s", got)
-		}
-	} else if got := readFile(t, filepath.Join(blk, "blkio.bfq.weight")); got != "300" {
-		t.Errorf("blkio.bfq.weight = %s", got)
-	}
+	r := newReader(t, h, p)
+	st := r.v1Metrics()
+	wantEq(t, "memory limit", st.Memory.Usage.Limit, 64<<20)
+	wantEq(t, "oom_kill_disable", st.MemoryOomControl.OomKillDisable, 1)
+	r.wantFile("memory", "memory.soft_limit_in_bytes", "16777216")
+	r.wantFile("memory", "memory.swappiness", "20")
+	r.wantFile("memory", "memory.use_hierarchy", "1")
 }
 
-// Fields the host cannot apply are refused, naming the field, and leave
-// nothing behind.
+// Fields no v1 host can apply are refused, naming the field, and leave
+// nothing behind. (Refusals that depend on the host are in
+// hostcase_test.go.)
 func TestV1Refusals(t *testing.T) {
 	h := needMode(t, Hybrid, Legacy)
 	parent := testParent(t, h)
@@ -79,41 +64,13 @@ func TestV1Refusals(t *testing.T) {
 		res  *specs.LinuxResources
 		err  string
 	}{
-		{"realtime runtime beyond the parent's budget", &specs.LinuxResources{CPU: &specs.LinuxCPU{RealtimeRuntime: i64(10000)}}, "linux.resources.cpu.realtimeRuntime: write"},
 		{"unified", &specs.LinuxResources{Unified: map[string]string{"memory.high": "1"}}, "linux.resources.unified: cgroup v2 files cannot be set"},
-	}
-	if _, ok := h.controllerHier("hugetlb"); !ok {
-		cases = append(cases, struct {
-			name string
-			res  *specs.LinuxResources
-			err  string
-		}{"hugetlb not mounted", &specs.LinuxResources{HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 1 << 21}}}, "linux.resources.hugepageLimits[0].limit: the hugetlb controller is not mounted"})
-	}
-	if _, ok := h.controllerHier("net_cls"); !ok {
-		cases = append(cases, struct {
-			name string
-			res  *specs.LinuxResources
-			err  string
-		}{"net_cls not mounted", &specs.LinuxResources{Network: &specs.LinuxNetwork{ClassID: u32(0x10001)}}, "linux.resources.network.classID: the net_cls controller is not mounted"})
-	}
-	// Linux 6.x accepts and ignores kernel memory limits: refused after
-	// reading the value back.
-	if m, err := create(h, "probe", parent+"/probe", nil, nil); err == nil {
-		kmem := filepath.Join(v1dir(t, h, "memory", parent+"/probe"), "memory.kmem.limit_in_bytes")
-		_ = os.WriteFile(kmem, []byte("1048576"), 0)
-		if data, err := os.ReadFile(kmem); err == nil && strings.TrimSpace(string(data)) != "1048576" {
-			cases = append(cases, struct {
-				name string
-				res  *specs.LinuxResources
-				err  string
-			}{"kernel memory ignored by the kernel", &specs.LinuxResources{Memory: &specs.LinuxMemory{Kernel: i64(1 << 20)}}, "linux.resources.memory.kernel: the kernel accepted memory.kmem.limit_in_bytes=1048576 but kept"}) //nolint:staticcheck
-		}
-		m.Delete()
+		{"finite swap with unlimited memory", &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: i64(-1), Swap: i64(1 << 30)}}, "linux.resources.memory.swap: a finite memory+swap total"},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			p := fmt.Sprintf("%s/r%d", parent, i)
-			_, err := create(h, "r", p, c.res, nil)
+			_, err := create(h, "r", p, c.res, Options{})
 			if err == nil || !strings.Contains(err.Error(), c.err) {
 				t.Fatalf("New = %v, want %q", err, c.err)
 			}
@@ -131,42 +88,53 @@ func TestV1Update(t *testing.T) {
 	h := needMode(t, Hybrid, Legacy)
 	parent := testParent(t, h)
 	p := parent + "/up"
+	mem := v1dir(t, h, "memory", p)
+	v1dir(t, h, "cpu", p)
+	// Swap accounting is the host's choice: with it, limit and memsw move
+	// together; without it, the limit alone (TestHostSwap checks that a
+	// swap limit is refused there).
+	_, err := os.Stat(filepath.Join(v1dir(t, h, "memory", "/"), "memory.memsw.limit_in_bytes"))
+	swap := err == nil
+	t.Logf("host case: swap accounting %v", swap)
+	mkmem := func(limit, memsw int64) *specs.LinuxMemory {
+		if swap {
+			return &specs.LinuxMemory{Limit: i64(limit), Swap: i64(memsw)}
+		}
+		return &specs.LinuxMemory{Limit: i64(limit)}
+	}
 	m, err := create(h, "up", p, &specs.LinuxResources{
-		Memory: &specs.LinuxMemory{Limit: i64(64 << 20), Swap: i64(64 << 20)},
+		Memory: mkmem(64<<20, 64<<20),
 		CPU:    &specs.LinuxCPU{Shares: u64(1024)},
-	}, nil)
+	}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Delete()
-	mem := v1dir(t, h, "memory", p)
-	check := func(limit, memsw string) {
+	r := newReader(t, h, p)
+	check := func(limit, memsw uint64) {
 		t.Helper()
-		if got := readFile(t, filepath.Join(mem, "memory.limit_in_bytes")); got != limit {
-			t.Errorf("limit = %s, want %s", got, limit)
-		}
-		if got := readFile(t, filepath.Join(mem, "memory.memsw.limit_in_bytes")); got != memsw {
-			t.Errorf("memsw = %s, want %s", got, memsw)
+		st := r.v1Metrics()
+		wantEq(t, "memory limit", st.Memory.Usage.Limit, limit)
+		if swap {
+			wantEq(t, "memory+swap limit", st.Memory.Swap.Limit, memsw)
 		}
 	}
 	// Raising both needs memsw first; the writer finds that order.
-	if err := m.Update(&specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: i64(128 << 20), Swap: i64(256 << 20)}}); err != nil {
+	if err := m.Update(&specs.LinuxResources{Memory: mkmem(128<<20, 256<<20)}); err != nil {
 		t.Fatal(err)
 	}
-	check("134217728", "268435456")
+	check(128<<20, 256<<20)
 	// Lowering both needs limit first.
-	if err := m.Update(&specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: i64(32 << 20), Swap: i64(32 << 20)}}); err != nil {
+	if err := m.Update(&specs.LinuxResources{Memory: mkmem(32<<20, 32<<20)}); err != nil {
 		t.Fatal(err)
 	}
-	check("33554432", "33554432")
+	check(32<<20, 32<<20)
 	// Fields not given are left alone.
 	if err := m.Update(&specs.LinuxResources{CPU: &specs.LinuxCPU{Shares: u64(256)}}); err != nil {
 		t.Fatal(err)
 	}
-	check("33554432", "33554432")
-	if got := readFile(t, filepath.Join(v1dir(t, h, "cpu", p), "cpu.shares")); got != "256" {
-		t.Errorf("cpu.shares = %s", got)
-	}
+	check(32<<20, 32<<20)
+	r.wantFile("cpu", "cpu.shares", "256")
 
 	// Devices move by differences only.
 	devs := []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}, {Allow: true, Type: "c", Major: i64(1), Minor: i64(11), Access: "r"}}
@@ -187,7 +155,7 @@ func TestV1Update(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "linux.resources.memory.limit: 4096 is not above the current usage") {
 		t.Errorf("Update below usage %s = %v", usage, err)
 	}
-	check("33554432", "33554432")
+	check(32<<20, 32<<20)
 }
 
 // startCharged starts a process in m that allocates after joining, and
@@ -221,7 +189,7 @@ func TestV1Stats(t *testing.T) {
 		Memory: &specs.LinuxMemory{Limit: i64(64 << 20)},
 		Pids:   &specs.LinuxPids{Limit: i64(50)},
 		CPU:    &specs.LinuxCPU{Quota: i64(10000), Period: u64(100000)},
-	}, nil)
+	}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,6 +209,12 @@ func TestV1Stats(t *testing.T) {
 		st.CPU.Usage.Total == 0 || len(st.CPU.Usage.Percpu) == 0 || st.Memory.Raw == nil {
 		t.Errorf("Stats() = %+v", st)
 	}
+	// Our Stats and containerd's agree on what does not move.
+	cs := newReader(t, h, parent+"/st").v1Metrics()
+	wantEq(t, "memory limit", cs.Memory.Usage.Limit, st.Memory.Usage.Limit)
+	wantEq(t, "memory+swap limit", cs.Memory.Swap.Limit, st.Memory.Swap.Limit)
+	wantEq(t, "pids limit", cs.Pids.Limit, st.Pids.Limit)
+	wantEq(t, "percpu count", len(cs.CPU.Usage.PerCPU), len(st.CPU.Usage.Percpu))
 }
 
 // A relative cgroupsPath is relative to the caller's cgroup in each
@@ -287,7 +261,7 @@ func TestV1RelativePath(t *testing.T) {
 	if path != want {
 		t.Fatalf("helper's Path() = %q, want %q", path, want)
 	}
-	m, err := load(h, path, nil)
+	m, err := load(h, path, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package cgroups
 
 import (
 	"errors"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,37 +22,36 @@ func TestUnifiedNewAppliesLimits(t *testing.T) {
 	h := needMode(t, Unified)
 	parent := testParent(t, h)
 	p := parent + "/web"
+	// Swap, hugetlb, CPU burst and idle depend on the kernel: see
+	// hostcase_test.go. These the v2 controllers always have.
 	res := &specs.LinuxResources{
-		Memory:         &specs.LinuxMemory{Limit: i64(64 << 20), Swap: i64(64 << 20), Reservation: i64(16 << 20)},
-		CPU:            &specs.LinuxCPU{Shares: u64(512), Quota: i64(20000), Period: u64(100000), Burst: u64(5000), Cpus: "0", Mems: "0"},
-		Pids:           &specs.LinuxPids{Limit: i64(32)},
-		HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 4 << 20}},
-		Unified:        map[string]string{"memory.high": "50331648"},
+		Memory:  &specs.LinuxMemory{Limit: i64(64 << 20), Reservation: i64(16 << 20)},
+		CPU:     &specs.LinuxCPU{Shares: u64(512), Quota: i64(20000), Period: u64(100000), Cpus: "0", Mems: "0"},
+		Pids:    &specs.LinuxPids{Limit: i64(32)},
+		Unified: map[string]string{"memory.high": "50331648"},
 	}
-	m, err := create(h, "web", p, res, nil)
+	m, err := create(h, "web", p, res, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(h.mnt, p)
+	// Read back the way containerd's shim does.
+	r := newReader(t, h, p)
+	st := r.v2Metrics()
+	wantEq(t, "memory.max", st.Memory.UsageLimit, 64<<20)
+	wantEq(t, "pids.max", st.Pids.Limit, 32)
 	for file, want := range map[string]string{
-		"memory.max":      "67108864",
-		"memory.swap.max": "0",
-		"memory.low":      "16777216",
-		"memory.high":     "50331648",
-		"cpu.weight":      "59",
-		"cpu.max":         "20000 100000",
-		"cpu.max.burst":   "5000",
-		"cpuset.cpus":     "0",
-		"cpuset.mems":     "0",
-		"pids.max":        "32",
-		"hugetlb.2MB.max": "4194304",
+		"memory.low":  "16777216",
+		"memory.high": "50331648",
+		"cpu.weight":  "59",
+		"cpu.max":     "20000 100000",
+		"cpuset.cpus": "0",
+		"cpuset.mems": "0",
 	} {
-		if got := readFile(t, filepath.Join(dir, file)); got != want {
-			t.Errorf("%s = %q, want %q", file, got, want)
-		}
+		r.wantFile("", file, want)
 	}
 	ctl := readFile(t, filepath.Join(h.mnt, parent, "cgroup.subtree_control"))
-	for _, c := range []string{"cpu", "memory", "pids", "cpuset", "hugetlb"} {
+	for _, c := range []string{"cpu", "memory", "pids", "cpuset"} {
 		if !strings.Contains(ctl, c) {
 			t.Errorf("%s/cgroup.subtree_control = %q, lacks %s", parent, ctl, c)
 		}
@@ -60,15 +60,13 @@ func TestUnifiedNewAppliesLimits(t *testing.T) {
 	if err := m.Update(&specs.LinuxResources{CPU: &specs.LinuxCPU{Period: u64(50000)}}); err != nil {
 		t.Fatal(err)
 	}
-	if got := readFile(t, filepath.Join(dir, "cpu.max")); got != "20000 50000" {
-		t.Errorf("cpu.max after Update(period) = %q", got)
-	}
-	if err := m.Update(&specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: i64(128 << 20), Swap: i64(192 << 20)}}); err != nil {
+	r.wantFile("", "cpu.max", "20000 50000")
+	if err := m.Update(&specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: i64(128 << 20)}, Pids: &specs.LinuxPids{Limit: i64(-1)}}); err != nil {
 		t.Fatal(err)
 	}
-	if got := readFile(t, filepath.Join(dir, "memory.swap.max")); got != "67108864" {
-		t.Errorf("memory.swap.max after Update = %q", got)
-	}
+	st = r.v2Metrics()
+	wantEq(t, "memory.max after Update", st.Memory.UsageLimit, 128<<20)
+	wantEq(t, "pids.max after Update", st.Pids.Limit, math.MaxUint64) // containerd's reading of "max"
 	if err := m.Delete(); err != nil {
 		t.Fatal(err)
 	}
@@ -86,12 +84,11 @@ func TestUnifiedRefusals(t *testing.T) {
 		err string
 	}{
 		{&specs.LinuxResources{Memory: &specs.LinuxMemory{Swappiness: u64(10)}}, "linux.resources.memory.swappiness"},
-		{&specs.LinuxResources{Memory: &specs.LinuxMemory{KernelTCP: i64(1 << 20)}}, "linux.resources.memory.kernelTCP"},
 		{&specs.LinuxResources{CPU: &specs.LinuxCPU{RealtimeRuntime: i64(1000)}}, "linux.resources.cpu.realtimeRuntime"},
 		{&specs.LinuxResources{Network: &specs.LinuxNetwork{ClassID: u32(1)}}, "linux.resources.network.classID"},
 		{&specs.LinuxResources{BlockIO: &specs.LinuxBlockIO{LeafWeight: u16(100)}}, "linux.resources.blockIO.leafWeight"},
 	} {
-		_, err := create(h, "x", parent+"/x", c.res, nil)
+		_, err := create(h, "x", parent+"/x", c.res, Options{})
 		if err == nil || !strings.Contains(err.Error(), c.err) || !errors.Is(err, ErrNotSupported) {
 			t.Errorf("New = %v, want %s refused", err, c.err)
 		}
@@ -108,7 +105,7 @@ func TestUnifiedOOM(t *testing.T) {
 	parent := testParent(t, h)
 	m, err := create(h, "oom", parent+"/oom", &specs.LinuxResources{
 		Memory: &specs.LinuxMemory{Limit: i64(32 << 20), Swap: i64(32 << 20)},
-	}, nil)
+	}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,25 +129,9 @@ func TestUnifiedOOM(t *testing.T) {
 	if st.OOMKills == 0 || st.Memory.Usage.Limit != 32<<20 {
 		t.Errorf("Stats() = %+v, want an OOM kill", st)
 	}
-}
-
-func TestUnifiedIOWeight(t *testing.T) {
-	h := needMode(t, Unified)
-	parent := testParent(t, h)
-	m, err := create(h, "io", parent+"/io", &specs.LinuxResources{BlockIO: &specs.LinuxBlockIO{Weight: u16(500)}}, nil)
-	if errors.Is(err, ErrNotSupported) {
-		t.Skipf("no io.bfq.weight or io.weight on this kernel: %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Delete()
-	dir := filepath.Join(h.mnt, parent, "io")
-	if data, err := os.ReadFile(filepath.Join(dir, "io.bfq.weight")); err == nil {
-		if !strings.Contains(string(data), "500") {
-			t.Errorf("io.bfq.weight = %q", data)
-		}
-	} else if got := readFile(t, filepath.Join(dir, "io.weight")); !strings.Contains(got, "4950") {
-		t.Errorf("io.weight = %q", got)
+	// containerd's shim sees the same kill.
+	cs := newReader(t, h, parent+"/oom").v2Metrics()
+	if cs.MemoryEvents == nil || cs.MemoryEvents.OomKill != st.OOMKills {
+		t.Errorf("containerd reads memory events %v, want oom_kill %d", cs.MemoryEvents, st.OOMKills)
 	}
 }

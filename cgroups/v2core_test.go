@@ -58,7 +58,7 @@ func TestV2DeviceFilter(t *testing.T) {
 	parent := testParent(t, h)
 	var rec bytes.Buffer
 	res := &specs.LinuxResources{Devices: []specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}}
-	m, err := create(h, "dev", parent+"/dev", res, trace.New(&rec, "test"))
+	m, err := create(h, "dev", parent+"/dev", res, Options{Recorder: trace.New(&rec, "test")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestV2DeviceFilter(t *testing.T) {
 func TestV2Lifecycle(t *testing.T) {
 	h := v2Host(t)
 	parent := testParent(t, h)
-	m, err := create(h, "life", parent+"/life", nil, nil)
+	m, err := create(h, "life", parent+"/life", nil, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
