@@ -111,6 +111,25 @@ func TestValidateNamesTheField(t *testing.T) {
 		{func(s *specs.Spec) { s.Linux.Devices = []specs.LinuxDevice{{Path: "dev/x", Type: "c"}} }, "linux.devices[0].path"},
 		{func(s *specs.Spec) { s.Linux.Sysctl = map[string]string{"kernel.shmmax": "1"} }, `linux.sysctl["kernel.shmmax"]`},
 		{func(s *specs.Spec) { s.Process.IOPriority = &specs.LinuxIOPriority{Class: "IOPRIO_CLASS_BOGUS"} }, "process.ioPriority.class"},
+		{func(s *specs.Spec) { s.Process.User.UID = 4294967295 }, "process.user.uid"},
+		{func(s *specs.Spec) { s.Process.User.GID = 1 << 31 }, "process.user.gid"},
+		{func(s *specs.Spec) { s.Process.User.AdditionalGids = []uint32{1, 4294967295} }, "process.user.additionalGids[1]"},
+		{func(s *specs.Spec) { s.Process.Env = []string{"A=1", "B=x\x00y"} }, "process.env[1]"},
+		{func(s *specs.Spec) { s.Process.Args = []string{"sh", "-c\x00"} }, "process.args[1]"},
+		{func(s *specs.Spec) { s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/x", Type: "c", Major: -1}} }, "linux.devices[0].major"},
+		{func(s *specs.Spec) { s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/x", Type: "b", Major: 8, Minor: 1 << 20}} }, "linux.devices[0].minor"},
+		{func(s *specs.Spec) { withUserNS(s, nil, idMap(0, 0, 1)) }, "linux.uidMappings"},
+		{func(s *specs.Spec) { withUserNS(s, idMap(0, 0, 1), nil) }, "linux.gidMappings"},
+		{func(s *specs.Spec) { withUserNS(s, idMap(0, 1000, 10, 5, 2000, 10), idMap(0, 0, 1)) }, "linux.uidMappings[1].containerID"},
+		{func(s *specs.Spec) { withUserNS(s, idMap(0, 1000, 10, 100, 1005, 10), idMap(0, 0, 1)) }, "linux.uidMappings[1].hostID"},
+		{func(s *specs.Spec) { withUserNS(s, idMap(4294967290, 0, 10), idMap(0, 0, 1)) }, "linux.uidMappings[0].size"},
+		{func(s *specs.Spec) {
+			var m []specs.LinuxIDMapping
+			for i := uint32(0); i < 341; i++ {
+				m = append(m, specs.LinuxIDMapping{ContainerID: i, HostID: 1000 + i, Size: 1})
+			}
+			withUserNS(s, m, idMap(0, 0, 1))
+		}, "linux.uidMappings"},
 	}
 	for _, c := range cases {
 		b := minimalBundle(t)
@@ -120,6 +139,20 @@ func TestValidateNamesTheField(t *testing.T) {
 			t.Errorf("want an error on %s, got %v", c.field, err)
 		}
 	}
+}
+
+func withUserNS(s *specs.Spec, uids, gids []specs.LinuxIDMapping) {
+	s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+	s.Linux.UIDMappings, s.Linux.GIDMappings = uids, gids
+}
+
+// idMap builds mappings from triples of container id, host id and size.
+func idMap(v ...uint32) []specs.LinuxIDMapping {
+	var out []specs.LinuxIDMapping
+	for i := 0; i+2 < len(v); i += 3 {
+		out = append(out, specs.LinuxIDMapping{ContainerID: v[i], HostID: v[i+1], Size: v[i+2]})
+	}
+	return out
 }
 
 func TestStatusFromTheKernel(t *testing.T) {

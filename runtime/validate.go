@@ -85,6 +85,28 @@ func validateProcess(s *specs.Spec) error {
 		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
 			return fieldErr(fmt.Sprintf("process.env[%d]", i), "%q is not of the form KEY=VALUE", e)
 		}
+		if strings.IndexByte(e, 0) >= 0 {
+			return fieldErr(fmt.Sprintf("process.env[%d]", i), "%q holds a NUL byte, which execve cannot pass", e)
+		}
+	}
+	for i, a := range p.Args {
+		if strings.IndexByte(a, 0) >= 0 {
+			return fieldErr(fmt.Sprintf("process.args[%d]", i), "%q holds a NUL byte, which execve cannot pass", a)
+		}
+	}
+	// The kernel's ids are unsigned, but runc and the kernel's own
+	// interfaces (-1 means "unchanged" to setresuid) treat the top half as
+	// invalid: 4294967295 would leave the process as root.
+	if err := checkID("process.user.uid", p.User.UID); err != nil {
+		return err
+	}
+	if err := checkID("process.user.gid", p.User.GID); err != nil {
+		return err
+	}
+	for i, g := range p.User.AdditionalGids {
+		if err := checkID(fmt.Sprintf("process.user.additionalGids[%d]", i), g); err != nil {
+			return err
+		}
 	}
 	seen := map[string]bool{}
 	for i, rl := range p.Rlimits {
@@ -218,15 +240,11 @@ func validateLinux(s *specs.Spec) error {
 			return fieldErr("linux.gidMappings", "a new user namespace needs gid mappings, and none are given")
 		}
 	}
-	for i, m := range l.UIDMappings {
-		if m.Size == 0 {
-			return fieldErr(fmt.Sprintf("linux.uidMappings[%d].size", i), "is zero")
-		}
+	if err := checkIDMaps("linux.uidMappings", l.UIDMappings); err != nil {
+		return err
 	}
-	for i, m := range l.GIDMappings {
-		if m.Size == 0 {
-			return fieldErr(fmt.Sprintf("linux.gidMappings[%d].size", i), "is zero")
-		}
+	if err := checkIDMaps("linux.gidMappings", l.GIDMappings); err != nil {
+		return err
 	}
 	if len(l.TimeOffsets) > 0 && !seen[specs.TimeNamespace] {
 		return fieldErr("linux.timeOffsets", "set without a time namespace")
@@ -261,6 +279,15 @@ func validateLinux(s *specs.Spec) error {
 		default:
 			return fieldErr(f+".type", "unknown device type %q (c, u, b or p)", d.Type)
 		}
+		// mknod takes a real device number: the wildcard -1 belongs in
+		// linux.resources.devices, and the kernel's dev_t has 12 bits of
+		// major and 20 of minor.
+		if d.Type != "p" && (d.Major < 0 || d.Major > 0xfff) {
+			return fieldErr(f+".major", "%d is outside [0, 4095]", d.Major)
+		}
+		if d.Type != "p" && (d.Minor < 0 || d.Minor > 0xfffff) {
+			return fieldErr(f+".minor", "%d is outside [0, 1048575]", d.Minor)
+		}
 	}
 	for key := range l.Sysctl {
 		if err := validateSysctl(s, key); err != nil {
@@ -283,6 +310,51 @@ func validateLinux(s *specs.Spec) error {
 		return err
 	}
 	return nil
+}
+
+// maxID is the largest user or group id runc and the kernel's interfaces
+// accept as a real id.
+const maxID = 1<<31 - 1
+
+func checkID(field string, id uint32) error {
+	if id > maxID {
+		return fieldErr(field, "%d is outside [0, %d]", id, maxID)
+	}
+	return nil
+}
+
+// maxIDMapLines is the kernel's limit on the lines of a uid_map or gid_map.
+const maxIDMapLines = 340
+
+// checkIDMaps checks what the kernel would refuse in a uid_map or gid_map
+// with a bare EINVAL: empty or overflowing ranges, too many lines, and
+// ranges that overlap inside the namespace or on the host.
+func checkIDMaps(field string, maps []specs.LinuxIDMapping) error {
+	if len(maps) > maxIDMapLines {
+		return fieldErr(field, "%d mappings; the kernel takes at most %d", len(maps), maxIDMapLines)
+	}
+	for i, m := range maps {
+		f := fmt.Sprintf("%s[%d]", field, i)
+		if m.Size == 0 {
+			return fieldErr(f+".size", "is zero")
+		}
+		if uint64(m.ContainerID)+uint64(m.Size) > 1<<32 || uint64(m.HostID)+uint64(m.Size) > 1<<32 {
+			return fieldErr(f+".size", "%d runs past the last id 4294967295", m.Size)
+		}
+		for j, o := range maps[:i] {
+			if overlap(m.ContainerID, m.Size, o.ContainerID, o.Size) {
+				return fieldErr(f+".containerID", "ids %d-%d overlap %s[%d]", m.ContainerID, uint64(m.ContainerID)+uint64(m.Size)-1, field, j)
+			}
+			if overlap(m.HostID, m.Size, o.HostID, o.Size) {
+				return fieldErr(f+".hostID", "ids %d-%d overlap %s[%d]", m.HostID, uint64(m.HostID)+uint64(m.Size)-1, field, j)
+			}
+		}
+	}
+	return nil
+}
+
+func overlap(a, an, b, bn uint32) bool {
+	return uint64(a) < uint64(b)+uint64(bn) && uint64(b) < uint64(a)+uint64(an)
 }
 
 // specWarnings are what a valid config asks for that this runtime skips,
