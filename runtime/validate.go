@@ -216,6 +216,14 @@ func validateLinux(s *specs.Spec) error {
 			return fieldErr(f+".type", "namespace %q is given twice", ns.Type)
 		}
 		seen[ns.Type] = true
+		// /proc/self/ns lists the kinds this kernel has. Only the newer
+		// two can be missing on a kernel this runtime runs on (cgroup
+		// namespaces came in 4.6, time namespaces in 5.6).
+		if ns.Type == specs.TimeNamespace || ns.Type == specs.CgroupNamespace {
+			if _, err := os.Stat("/proc/self/ns/" + nsFlags[ns.Type].proc); err != nil {
+				return fieldErr(f+".type", "this kernel has no %s namespaces", ns.Type)
+			}
+		}
 		if ns.Path != "" {
 			if !filepath.IsAbs(ns.Path) {
 				return fieldErr(f+".path", "%q is not an absolute path", ns.Path)
