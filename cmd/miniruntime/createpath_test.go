@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -75,5 +76,45 @@ func TestInitTraceFollowsParent(t *testing.T) {
 	r = e.mr("--trace", "run", "-b", e.bundle, "tr")
 	if r.code != 0 || !strings.Contains(r.stderr, "init  ] make the rootfs the new /") {
 		t.Errorf("--trace: exit %d, stderr lacks the init's pivot_root step:\n%s", r.code, r.stderr)
+	}
+}
+
+// A foreground run without a terminal gives the container pipes of its
+// own, as runc does: the caller's output file is not reachable from inside
+// (through /proc/self/fd), and what the container writes still arrives.
+// With --detach the caller's descriptors are handed over, as runc does.
+func TestForegroundRunGivesPipes(t *testing.T) {
+	e := newEnv(t)
+	e.spec.Process.Args = []string{"sh", "-c", "for n in 0 1 2; do readlink /proc/self/fd/$n; done; read line; echo got $line; echo oops >&2"}
+	e.writeSpec()
+	out := filepath.Join(t.TempDir(), "out")
+	if err := os.WriteFile(out, []byte("written before the container started\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(out, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd := exec.Command(binary, "--root", e.root, "run", "-b", e.bundle, "pipes")
+	cmd.Stdin = strings.NewReader("hello\n")
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	got, _ := os.ReadFile(out)
+	lines := strings.Split(strings.TrimSpace(string(got)), "\n")
+	if len(lines) != 6 {
+		t.Fatalf("output:\n%s", got)
+	}
+	for _, l := range lines[1:4] {
+		if !strings.HasPrefix(l, "pipe:[") {
+			t.Errorf("a container descriptor is %q, not a pipe of its own", l)
+		}
+	}
+	// stdout and stderr are two pipes, copied side by side: their lines
+	// may arrive in either order.
+	if rest := lines[4] + "," + lines[5]; rest != "got hello,oops" && rest != "oops,got hello" {
+		t.Errorf("stdin or stderr not relayed:\n%s", got)
 	}
 }

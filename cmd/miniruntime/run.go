@@ -57,6 +57,13 @@ func run(o runtime.CreateOptions, detach bool) (int, error) {
 	if relay != nil {
 		defer relay.close()
 	}
+	var pipes *pipeRelay
+	if relay == nil && !detach && o.ConsoleSocket == "" {
+		if pipes, err = newPipeRelay(&o.ProcessIO); err != nil {
+			return 0, err
+		}
+		defer pipes.started()
+	}
 	o.BeforeFork, o.Idle = fwd.waitUsual, fwd.catchRest
 	// Without a terminal to relay, nothing stands between create and start
 	// here but prestart and poststart hooks, which Create checks; every
@@ -65,6 +72,9 @@ func run(o runtime.CreateOptions, detach bool) (int, error) {
 	c, proc, err := runtime.Create(o)
 	if err != nil {
 		return 0, err
+	}
+	if pipes != nil {
+		pipes.started()
 	}
 	var ttyDone <-chan struct{}
 	if relay != nil {
@@ -85,6 +95,9 @@ func run(o runtime.CreateOptions, detach bool) (int, error) {
 	st := waitForwarding(proc, fwd.sigs)
 	if ttyDone != nil {
 		<-ttyDone
+	}
+	if pipes != nil {
+		pipes.drain()
 	}
 	if err := c.Delete(true, o.Trace); err != nil {
 		return 0, err
