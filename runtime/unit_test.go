@@ -117,7 +117,9 @@ func TestValidateNamesTheField(t *testing.T) {
 		{func(s *specs.Spec) { s.Process.Env = []string{"A=1", "B=x\x00y"} }, "process.env[1]"},
 		{func(s *specs.Spec) { s.Process.Args = []string{"sh", "-c\x00"} }, "process.args[1]"},
 		{func(s *specs.Spec) { s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/x", Type: "c", Major: -1}} }, "linux.devices[0].major"},
-		{func(s *specs.Spec) { s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/x", Type: "b", Major: 8, Minor: 1 << 20}} }, "linux.devices[0].minor"},
+		{func(s *specs.Spec) {
+			s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/x", Type: "b", Major: 8, Minor: 1 << 20}}
+		}, "linux.devices[0].minor"},
 		{func(s *specs.Spec) { withUserNS(s, nil, idMap(0, 0, 1)) }, "linux.uidMappings"},
 		{func(s *specs.Spec) { withUserNS(s, idMap(0, 0, 1), nil) }, "linux.gidMappings"},
 		{func(s *specs.Spec) { withUserNS(s, idMap(0, 1000, 10, 5, 2000, 10), idMap(0, 0, 1)) }, "linux.uidMappings[1].containerID"},
