@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -9,6 +11,7 @@ import (
 	"github.com/miniruntime/miniruntime/images"
 	"github.com/miniruntime/miniruntime/runtime"
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 )
 
 // demoScript is what a bundle runs when no command is given: it shows the
@@ -31,23 +34,68 @@ func bundleCmd() *cobra.Command {
 			if _, err := os.Stat(cfg); err == nil {
 				return fmt.Errorf("%s already exists; remove it first", cfg)
 			}
-			if err := images.Busybox(filepath.Join(dir, "rootfs")); err != nil {
-				return err
-			}
-			spec := runtime.DefaultSpec()
-			spec.Hostname = "miniruntime"
-			spec.Process.Terminal = false
-			spec.Process.Args = []string{"sh", "-c", demoScript}
-			if len(args) > 0 {
-				spec.Process.Args = args
-			}
-			b, err := json.MarshalIndent(spec, "", "  ")
-			if err != nil {
-				return err
-			}
-			return os.WriteFile(cfg, append(b, '\n'), 0o644)
+			return writeBusyboxBundle(dir, args, false)
 		},
 	}
 	c.Flags().StringVarP(&dir, "bundle", "b", ".", "directory for the bundle")
 	return c
+}
+
+// writeBusyboxBundle makes a bundle in dir from the built-in busybox image
+// that runs args, or the demo script when there are none; with terminal,
+// the process gets a terminal.
+func writeBusyboxBundle(dir string, args []string, terminal bool) error {
+	if err := images.Busybox(filepath.Join(dir, "rootfs")); err != nil {
+		return err
+	}
+	spec := runtime.DefaultSpec()
+	spec.Hostname = "miniruntime"
+	spec.Process.Terminal = terminal
+	spec.Process.Args = []string{"sh", "-c", demoScript}
+	if len(args) > 0 {
+		spec.Process.Args = args
+	}
+	b, err := json.MarshalIndent(spec, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "config.json"), append(b, '\n'), 0o644)
+}
+
+// sandbox is what `run` with no id starts: a throwaway bundle from the
+// built-in image, under a generated id.
+type sandbox struct {
+	id, bundle string
+}
+
+func newSandbox() (*sandbox, error) {
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return nil, err
+	}
+	id := "sandbox-" + hex.EncodeToString(b[:])
+	dir, err := os.MkdirTemp("", "miniruntime-"+id+"-")
+	if err != nil {
+		return nil, err
+	}
+	// A shell where a person can type into it; the demo command where
+	// nobody can (a pipe, a script, CI).
+	tty := isTerminal(os.Stdin) && isTerminal(os.Stdout)
+	var args []string
+	if tty {
+		args = []string{"sh"}
+		fmt.Fprintf(os.Stderr, "miniruntime: sandbox %s from the built-in busybox image; leave the shell to remove it\n", id)
+	}
+	if err := writeBusyboxBundle(dir, args, tty); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	return &sandbox{id: id, bundle: dir}, nil
+}
+
+func (s *sandbox) remove() { os.RemoveAll(s.bundle) }
+
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
 }

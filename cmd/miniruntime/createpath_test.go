@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -116,5 +117,38 @@ func TestForegroundRunGivesPipes(t *testing.T) {
 	// may arrive in either order.
 	if rest := lines[4] + "," + lines[5]; rest != "got hello,oops" && rest != "oops,got hello" {
 		t.Errorf("stdin or stderr not relayed:\n%s", got)
+	}
+}
+
+// `run` with nothing else starts a sandbox from the built-in image: the
+// demo command without a terminal, a shell on one; nothing is left after.
+func TestBareRunIsASandbox(t *testing.T) {
+	e := newEnv(t)
+	before, _ := filepath.Glob(filepath.Join(os.TempDir(), "miniruntime-sandbox-*"))
+	r := e.mrIn([]byte{}, "run")
+	if r.code != 0 || !strings.Contains(r.stdout, "hostname:   miniruntime") || !strings.Contains(r.stdout, "pid:        1") {
+		t.Fatalf("bare run: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
+	}
+	if script, err := exec.LookPath("script"); err == nil {
+		// script(1) gives the runtime a terminal: a shell that takes input.
+		cmd := exec.Command(script, "-qec", binary+" --root "+e.root+" run", "/dev/null")
+		cmd.Stdin = strings.NewReader("echo inside-$((6*7))\nexit 3\n")
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !strings.Contains(string(out), "inside-42") || !errors.As(err, &ee) || ee.ExitCode() != 3 {
+			t.Errorf("bare run on a terminal: %v, output %q", err, out)
+		}
+	}
+	if r := e.mr("run", "-b", e.bundle); r.code != 1 || !strings.Contains(r.stderr, "--bundle needs a container id") {
+		t.Errorf("run -b without an id: exit %d, stderr %q", r.code, r.stderr)
+	}
+	after, _ := filepath.Glob(filepath.Join(os.TempDir(), "miniruntime-sandbox-*"))
+	if len(after) > len(before) {
+		t.Errorf("sandbox bundles left: %v", after)
+	}
+	for _, h := range cgroupHierarchies() {
+		if left, _ := filepath.Glob(filepath.Join(h, "miniruntime-sandbox-*")); len(left) > 0 {
+			t.Errorf("sandbox cgroups left: %v", left)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"os/signal"
 	"sync"
@@ -15,11 +16,33 @@ func runCmd() *cobra.Command {
 	var cf createFlags
 	var detach bool
 	c := &cobra.Command{
-		Use:   "run [flags] ID",
+		Use:   "run [flags] [ID]",
 		Short: "Create and start a container, wait for it, delete it, and exit with its status",
-		Args:  exactID,
+		Long: `run is runc's run: create and start the container ID from a bundle, wait for
+it, delete it, and exit with its status.
+
+Without an ID (and without --bundle) it starts a sandbox from the built-in
+busybox image, with no download: an interactive shell on a terminal, the demo
+command otherwise. The sandbox gets a generated id and is removed, bundle and
+all, when it exits.`,
+		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			code, err := run(cf.options(args[0], "run"), detach)
+			var o runtime.CreateOptions
+			if len(args) == 0 {
+				if cmd.Flags().Changed("bundle") {
+					return errors.New("--bundle needs a container id: run [flags] ID")
+				}
+				sb, err := newSandbox()
+				if err != nil {
+					return err
+				}
+				defer sb.remove()
+				cf.bundle = sb.bundle
+				o = cf.options(sb.id, "run")
+			} else {
+				o = cf.options(args[0], "run")
+			}
+			code, err := run(o, detach)
 			if err != nil {
 				return err
 			}
