@@ -11,6 +11,11 @@
 #                    they are the control that shows the scenarios are right)
 #   --only LIST      comma-separated subset of: containerd,cri,podman
 #   --log-calls FILE append one line per runtime invocation (argv, stdio, cwd)
+#   --capture-configs DIR
+#                    copy the bundle's config.json of every `create` and `run`
+#                    into DIR as <client>-<scenario>-<id>.json (client ctr, cri
+#                    or podman; CRI's are cri-sandbox-... and cri-container-...),
+#                    the corpus cmd/miniruntime/captured_test.go replays
 #   --timeout SEC    time limit of each client command (default 20)
 #   --keep           keep the temp dir (logs) after the run
 #
@@ -25,6 +30,7 @@ export PATH="/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin
 control=0
 only="containerd,cri,podman"
 calls_log=""
+capture_dir=""
 tmo=20
 keep=0
 runtime_arg=""
@@ -35,10 +41,12 @@ while [ $# -gt 0 ]; do
     --only=*) only=${1#*=} ;;
     --log-calls) calls_log=$2; shift ;;
     --log-calls=*) calls_log=${1#*=} ;;
+    --capture-configs) capture_dir=$2; shift ;;
+    --capture-configs=*) capture_dir=${1#*=} ;;
     --timeout) tmo=$2; shift ;;
     --timeout=*) tmo=${1#*=} ;;
     --keep) keep=1 ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "clients-test: unknown option $1" >&2; exit 2 ;;
     *) runtime_arg=$1 ;;
   esac
@@ -55,6 +63,10 @@ fi
 # Paths given are relative to the caller's directory.
 mr_bin=$(realpath -m "${runtime_arg:-$PWD/bin/miniruntime}")
 [ -z "$calls_log" ] || calls_log=$(realpath -m "$calls_log")
+if [ -n "$capture_dir" ]; then
+  capture_dir=$(realpath -m "$capture_dir")
+  mkdir -p "$capture_dir"
+fi
 if [ ! -x "$mr_bin" ]; then
   echo "clients-test: $mr_bin is not an executable (build it with scripts/setup.sh)" >&2
   exit 2
@@ -212,20 +224,66 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # The runtime as the clients will call it: directly, or through a wrapper that
-# logs argv and stdio and then execs it, so that the clients still deal with
-# the runtime process itself.
+# logs argv and stdio and/or copies the config of each create and run, and
+# then execs it, so that the clients still deal with the runtime process
+# itself. The wrapper writes nothing to its stdio (the container's).
 rt=$runtime
-if [ -n "$calls_log" ]; then
+if [ -n "$calls_log" ] || [ -n "$capture_dir" ]; then
   rt=$T/bin/$name   # podman keys --log support on the basename
   mkdir -p "$T/bin"
-  cat >"$rt" <<EOF
-#!/bin/bash
+  {
+    echo '#!/bin/bash'
+    if [ -n "$calls_log" ]; then
+      cat <<EOF
 fd() { readlink /proc/\$\$/fd/\$1 2>/dev/null || echo closed; }
 echo "\$(date +%T.%N) [\$\$] \$* | in=\$(fd 0) out=\$(fd 1) err=\$(fd 2) cwd=\$PWD" >>'$calls_log'
-exec '$runtime' "\$@"
 EOF
+    fi
+    if [ -n "$capture_dir" ]; then
+      # The client and scenario come from $T/capture-label, which the
+      # script rewrites before each scenario (containerd's shims inherit
+      # one environment for the whole run, so an env var cannot carry it).
+      cat <<EOF
+capture() {
+  local cmd="" bundle=\$PWD id="" label kind dest n=1
+  while [ \$# -gt 0 ]; do
+    if [ -z "\$cmd" ]; then
+      case \$1 in
+        --root|--log|--log-format|--criu|--rootless) shift ;;
+        create|run) cmd=\$1 ;;
+        -*) ;;
+        *) return 0 ;;
+      esac
+    else
+      case \$1 in
+        -b|--bundle) bundle=\$2; shift ;;
+        -b=*|--bundle=*) bundle=\${1#*=} ;;
+        --pid-file|--console-socket|--preserve-fds|--net|-p|--pod) shift ;;
+        -*) ;;
+        *) id=\$1 ;;
+      esac
+    fi
+    shift
+  done
+  [ -n "\$cmd" ] && [ -n "\$id" ] && [ -f "\$bundle/config.json" ] || return 0
+  label=\$(cat '$T/capture-label' 2>/dev/null) || label=unknown
+  # CRI: the sandbox (pause) container and the pod's containers.
+  kind=\$(grep -o '"io.kubernetes.cri.container-type": *"[a-z]*"' "\$bundle/config.json" | grep -o '[a-z]*"\$' | tr -d '"')
+  [ -z "\$kind" ] || label=\$label-\$kind
+  [ \${#id} -le 20 ] || id=\${id:0:12}
+  dest='$capture_dir'/\$label-\$id.json
+  while [ -e "\$dest" ]; do n=\$((n + 1)); dest='$capture_dir'/\$label-\$id.\$n.json; done
+  cp "\$bundle/config.json" "\$dest" 2>/dev/null
+}
+capture "\$@"
+EOF
+    fi
+    echo "exec '$runtime' \"\$@\""
+  } >"$rt"
   chmod 0755 "$rt"
 fi
+# capture_label LABEL: the name the wrapper gives the configs it copies next.
+capture_label() { [ -z "$capture_dir" ] || printf '%s\n' "$1" >"$T/capture-label"; }
 
 passed=0
 failed=0
@@ -234,6 +292,7 @@ failed=0
 scenario() {
   local label=$1 out=$T/out.$1
   shift
+  capture_label "$label"
   if "$@" >"$out" 2>&1; then
     passed=$((passed + 1))
     echo "PASS $label"
@@ -711,6 +770,7 @@ fi
 if want cri; then
   out=$T/out.cri
   rc=0
+  capture_label cri
   cri_pod >"$out" 2>&1 || rc=$?
   grep -E '^ {5}' "$out" || true
   p=$(grep -c '^PASS ' "$out" || true)
