@@ -79,6 +79,19 @@ func (m *Manager) Signal(sig unix.Signal) error {
 // directory that is already gone is fine: Delete can be called again.
 // Parent directories are left: they belong to whoever named them.
 func (m *Manager) Delete() error {
+	if m.sd != nil {
+		if !m.sd.started {
+			// The unit was never started: whatever is at its path
+			// belongs to someone else.
+			m.removeCreated(0)
+			return nil
+		}
+		// systemd removes the unit's cgroup; what is left (v1
+		// hierarchies systemd does not manage, child cgroups) goes below.
+		if err := m.stopUnit(); err != nil {
+			return err
+		}
+	}
 	if m.removeEmpty() {
 		return nil
 	}

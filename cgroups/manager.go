@@ -32,6 +32,17 @@ type Options struct {
 	// applied or refused. nil drops the warnings (the recorder still shows
 	// them).
 	Warn func(string)
+
+	// Systemd selects the systemd driver for Begin and New: cgroupsPath is
+	// runc's "slice:prefix:name" and the cgroup is a transient unit that
+	// systemd creates (systemd.go).
+	Systemd bool
+	// Unit is, for Load, the systemd unit that owns the cgroup
+	// (Manager.Unit when it was made); "" for the cgroupfs driver.
+	Unit string
+	// Annotations are the config's; with the systemd driver,
+	// org.systemd.property.<Name> ones become properties of the unit.
+	Annotations map[string]string
 }
 
 func (o Options) writer() writer { return writer{rec: o.Recorder, warn: o.Warn} }
@@ -45,6 +56,7 @@ type Manager struct {
 
 	todo    *pending // set between Begin and Finish
 	created []string // directories Begin and Finish made, outermost first
+	sd      *unit    // the systemd driver's unit; nil with cgroupfs
 }
 
 // New resolves cgroupsPath (see host.resolve: "" is DefaultPrefix<id>, an
@@ -88,6 +100,9 @@ func Begin(id, cgroupsPath string, res *specs.LinuxResources, opts Options) (*Ma
 }
 
 func begin(h *host, id, cgroupsPath string, res *specs.LinuxResources, opts Options) (*Manager, error) {
+	if opts.Systemd {
+		return beginSystemd(h, id, cgroupsPath, res, opts)
+	}
 	m, err := plan(h, id, cgroupsPath, res, opts)
 	if err != nil {
 		return nil, err
@@ -113,6 +128,9 @@ func (m *Manager) Finish() (err error) {
 	t := m.todo
 	if t == nil {
 		return nil
+	}
+	if m.sd != nil && !m.sd.started {
+		return m.finishUnit(0)
 	}
 	m.todo = nil
 	begun := len(m.created)
@@ -143,6 +161,18 @@ func (m *Manager) Finish() (err error) {
 	return m.checkDevicesList(t.rules)
 }
 
+// FinishFor is Finish for a cgroup that the container init, pid, is to live
+// in. The cgroupfs driver has no use for the pid: it is Finish. The systemd
+// driver starts the unit with pid in it first (systemd refuses a scope
+// without a process), then writes the resources as Finish does; Placed then
+// tells the caller the init is where it belongs.
+func (m *Manager) FinishFor(pid int) error {
+	if m.sd != nil && !m.sd.started && m.todo != nil {
+		return m.finishUnit(pid)
+	}
+	return m.Finish()
+}
+
 // pending is what Begin has checked and rendered and Finish writes.
 type pending struct {
 	settings    []Setting
@@ -168,7 +198,11 @@ func load(h *host, path string, opts Options) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Manager{h: h, paths: paths, w: opts.writer()}, nil
+	m := &Manager{h: h, paths: paths, w: opts.writer()}
+	if opts.Unit != "" {
+		m.loadSystemd(opts.Unit)
+	}
+	return m, nil
 }
 
 // plan renders and checks everything before the system is touched.
@@ -327,8 +361,13 @@ func hierName(x hierarchy) string {
 // inside it instead of being moved there: the one cgroup on a unified
 // host, the one in the cgroup2 hierarchy mounted at unified/ on a hybrid
 // host (whose v1 hierarchies the init then joins with SelfJoinFiles). A
-// legacy host has no cgroup2 hierarchy: ErrNotSupported, use Add.
+// legacy host has no cgroup2 hierarchy: ErrNotSupported, use Add. Neither
+// has a systemd unit not yet started (ErrNotSupported: FinishFor places the
+// init); once it is, exec's processes are born in it like this.
 func (m *Manager) FD() (*os.File, error) {
+	if m.sd != nil && m.todo != nil {
+		return nil, fmt.Errorf("cgroup fd: with the systemd driver, systemd puts the init in its unit by pid (FinishFor): %w", ErrNotSupported)
+	}
 	for _, x := range m.h.hier {
 		if !x.V2 {
 			continue

@@ -84,6 +84,13 @@ func (m *Manager) Update(res *specs.LinuxResources) error {
 			return err
 		}
 	}
+	if m.sd != nil {
+		// The unit's properties first, as runc does: systemd rewrites
+		// the files it owns from them.
+		if settings, err = m.updateUnit(settings); err != nil {
+			return err
+		}
+	}
 	if err := m.w.apply(settings, m.dirFor); err != nil {
 		return err
 	}

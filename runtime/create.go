@@ -63,6 +63,9 @@ type CreateOptions struct {
 	// called just before. Start then has nothing left to do.
 	StartAtOnce bool
 	BeforeStart func()
+	// SystemdCgroup (--systemd-cgroup) makes the cgroup a transient
+	// systemd unit; linux.cgroupsPath is then "slice:prefix:name".
+	SystemdCgroup bool
 }
 
 // Prewarm does, in the background, what a command that starts a container
@@ -160,12 +163,14 @@ func (c *Container) create(b *Bundle, o CreateOptions, undo *undoStack) (*os.Pro
 
 	// Only the cgroup2 directory the init is born in exists before clone;
 	// the rest of the cgroup is made while the init's runtime starts up.
-	cg, err := cgroups.Begin(c.ID, b.Spec.Linux.CgroupsPath, b.Spec.Linux.Resources, cgroups.Options{Recorder: rec})
+	cg, err := cgroups.Begin(c.ID, b.Spec.Linux.CgroupsPath, b.Spec.Linux.Resources, cgroups.Options{
+		Recorder: rec, Systemd: o.SystemdCgroup, Annotations: b.Spec.Annotations,
+	})
 	if err != nil {
 		return nil, err
 	}
 	undo.push(func() { cg.Delete() })
-	c.CgroupPath = cg.Path()
+	c.CgroupPath, c.SystemdUnit = cg.Path(), cg.Unit()
 
 	cmd, parentSock, held, err := initCommand(b.Spec, o.ProcessIO, cg)
 	if err != nil {
@@ -199,7 +204,8 @@ func (c *Container) create(b *Bundle, o CreateOptions, undo *undoStack) (*os.Pro
 	if err := c.freeze(b, rec); err != nil {
 		return nil, err
 	}
-	if err := cg.Finish(); err != nil {
+	// With the systemd driver, systemd starts the unit with the init in it.
+	if err := cg.FinishFor(c.Pid); err != nil {
 		return nil, err
 	}
 	if _, c.StartTime, err = procStat(c.Pid); err != nil {
@@ -250,7 +256,7 @@ func (c *Container) handshake(b *Bundle, o CreateOptions, sock *os.File, cmd *ex
 	cfg := initConfig{
 		ID: c.ID, Bundle: c.Bundle, Rootfs: c.Rootfs, StateDir: c.dir, HostPid: c.Pid,
 		Spec: b.Spec, NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring,
-		CgroupNS: cgroupNS(b.Spec, cg.Mode() == cgroups.Unified),
+		CgroupNS: cgroupNS(b.Spec, cmd.SysProcAttr.UseCgroupFD && cg.Mode() == cgroups.Unified),
 		StartAtOnce: o.StartAtOnce && b.Spec.Process != nil &&
 			len(hooksOf(b.Spec, "prestart")) == 0 && len(hooksOf(b.Spec, "poststart")) == 0,
 	}
@@ -450,7 +456,10 @@ func initCommand(s *specs.Spec, o ProcessIO, cg *cgroups.Manager) (cmd *exec.Cmd
 	}
 	f, err := cg.FD()
 	if errors.Is(err, cgroups.ErrNotSupported) {
-		return cmd, parent, held, nil // legacy host: joinCgroup moves it
+		// A legacy host, or the systemd driver: the init is moved after
+		// clone, and makes its cgroup namespace once there (cgroupNS).
+		cmd.SysProcAttr.Cloneflags &^= unix.CLONE_NEWCGROUP
+		return cmd, parent, held, nil
 	}
 	if err != nil {
 		parent.Close()
@@ -468,6 +477,9 @@ func initCommand(s *specs.Spec, o ProcessIO, cg *cgroups.Manager) (cmd *exec.Cmd
 // it runs in a user namespace: its host uid may not write the cgroup files,
 // so the parent moves it there too.
 func joinCgroup(cmd *exec.Cmd, s *specs.Spec, cg *cgroups.Manager, rec *trace.Recorder) error {
+	if cg.Placed(cmd.Process.Pid) {
+		return nil // the systemd driver: FinishFor put it there
+	}
 	if cmd.SysProcAttr.UseCgroupFD {
 		rec.Stepf("", "the init was born in its cgroup (clone3 CLONE_INTO_CGROUP): %s", cg.Path())
 		if selfJoin(cmd, s, cg) != nil || cg.Mode() == cgroups.Unified {

@@ -35,7 +35,7 @@ func (c *Container) Spec() (*specs.Spec, error) {
 }
 
 func (c *Container) cgroup(rec *trace.Recorder) (*cgroups.Manager, error) {
-	return cgroups.Load(c.CgroupPath, cgroups.Options{Recorder: rec})
+	return cgroups.Load(c.CgroupPath, cgroups.Options{Recorder: rec, Unit: c.SystemdUnit})
 }
 
 func frozen(c *Container) bool {

@@ -45,6 +45,10 @@ type Container struct {
 	Owner       string            `json:"owner"`
 	Annotations map[string]string `json:"annotations,omitempty"`
 	CgroupPath  string            `json:"cgroupPath,omitempty"`
+	// SystemdUnit is set when the systemd cgroup driver (--systemd-cgroup)
+	// made the cgroup: the transient unit that owns it
+	// ("miniruntime-web.scope"), which update changes and delete stops.
+	SystemdUnit string `json:"systemdUnit,omitempty"`
 	// SharedPidNS is set when the container has no pid namespace of its own;
 	// then its processes outlive the init and must be killed through the
 	// cgroup.

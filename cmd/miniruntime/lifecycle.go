@@ -41,7 +41,7 @@ func (cf *createFlags) options(id, who string) runtime.CreateOptions {
 			Trace: g.recorder(who),
 		},
 		Root: g.root, ID: id, Bundle: cf.bundle, NoPivot: cf.noPivot, NoNewKeyring: cf.noNewKeyring,
-		Networks: cf.nets, Ports: cf.ports, Pod: cf.pod,
+		Networks: cf.nets, Ports: cf.ports, Pod: cf.pod, SystemdCgroup: g.systemdCgroup,
 	}
 }
 

@@ -50,7 +50,7 @@ func newRoot() *cobra.Command {
 	f.StringVar(&g.log, "log", "", "append errors (and with --debug, trace steps) to this file")
 	f.StringVar(&g.logFormat, "log-format", "text", "log format: text or json")
 	f.BoolVar(&g.debug, "debug", false, "log trace steps at debug level")
-	f.BoolVar(&g.systemdCgroup, "systemd-cgroup", false, "manage cgroups through systemd (slice:prefix:name paths)")
+	f.BoolVar(&g.systemdCgroup, "systemd-cgroup", false, "make each container's cgroup a transient systemd unit (linux.cgroupsPath is slice:prefix:name; see docs/cgroup-driver.md)")
 	f.BoolVar(&g.trace, "trace", false, "print every kernel-facing step with its shell equivalent on stderr")
 	root.AddCommand(createCmd(), startCmd(), stateCmd(), killCmd(), deleteCmd(), runCmd(), listCmd(), specCmd(), bundleCmd(),
 		execCmd(), pauseCmd(), resumeCmd(), psCmd(), updateCmd(), eventsCmd(), featuresCmd(), networkCmd())
@@ -77,12 +77,11 @@ func (g *globals) setup() error {
 		fmt.Fprintln(os.Stderr, "miniruntime: warning:", msg)
 		g.writeLog("warning", msg)
 	})
-	if g.systemdCgroup {
-		if _, err := os.Stat("/run/systemd/system"); err != nil {
-			return errors.New("--systemd-cgroup: systemd is not running on this host; use the default cgroupfs driver")
-		}
-		return errors.New("--systemd-cgroup: the systemd cgroup driver is not supported yet; use the default cgroupfs driver")
-	}
+	// --systemd-cgroup matters to create and run, which make the cgroup: on
+	// a host without systemd they refuse it (cgroups.Begin). The other
+	// commands read the driver from the container's state, so containerd,
+	// which passes the flag to every command, can still delete a container
+	// whose create failed.
 	return nil
 }
 
