@@ -17,7 +17,19 @@
 #                    or podman; CRI's are cri-sandbox-... and cri-container-...),
 #                    the corpus cmd/miniruntime/captured_test.go replays
 #   --timeout SEC    time limit of each client command (default 20)
+#   --helpers DIR    keep the test's own client programs (tests/clients/mkimage,
+#                    tests/clients/cri) in DIR and reuse them while they are
+#                    newer than their sources (a guest under TCG compiles slowly)
 #   --keep           keep the temp dir (logs) after the run
+#
+# Where systemd is PID 1 (/run/systemd/system), each client runs with its
+# defaults for such a host: podman with its systemd cgroup manager (and its
+# AppArmor profile where AppArmor is on), containerd's CRI with SystemdCgroup
+# and AppArmor on and the pod in a kubepods-...-pod<uid>.slice, and
+# `ctr run --runc-systemd-cgroup --cgroup machine.slice:<prefix>:<id>`.
+# Elsewhere all of them use the cgroupfs driver. If the temp dir is on an
+# overlay (a guest whose root is one), a tmpfs is mounted on it for the
+# clients' overlay storage.
 #
 # Needs root. Installs Debian's containerd and podman if missing (the system
 # services are not started), runs a private containerd (root, state, sockets
@@ -31,6 +43,7 @@ control=0
 only="containerd,cri,podman"
 calls_log=""
 capture_dir=""
+helpers=""
 tmo=20
 keep=0
 runtime_arg=""
@@ -45,8 +58,10 @@ while [ $# -gt 0 ]; do
     --capture-configs=*) capture_dir=${1#*=} ;;
     --timeout) tmo=$2; shift ;;
     --timeout=*) tmo=${1#*=} ;;
+    --helpers) helpers=$2; shift ;;
+    --helpers=*) helpers=${1#*=} ;;
     --keep) keep=1 ;;
-    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,41p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "clients-test: unknown option $1" >&2; exit 2 ;;
     *) runtime_arg=$1 ;;
   esac
@@ -63,6 +78,7 @@ fi
 # Paths given are relative to the caller's directory.
 mr_bin=$(realpath -m "${runtime_arg:-$PWD/bin/miniruntime}")
 [ -z "$calls_log" ] || calls_log=$(realpath -m "$calls_log")
+[ -z "$helpers" ] || helpers=$(realpath -m "$helpers")
 if [ -n "$capture_dir" ]; then
   capture_dir=$(realpath -m "$capture_dir")
   mkdir -p "$capture_dir"
@@ -112,6 +128,15 @@ fi
 
 T=$(mktemp -d /tmp/mrclients.XXXXXX)
 chmod 0711 "$T"
+# containerd's and podman's overlay storage cannot sit on an overlay.
+T_tmpfs=""
+if [ "$(stat -f -c %T "$T")" = overlayfs ]; then
+  mount -t tmpfs -o mode=0711 mrclients "$T"
+  T_tmpfs=1
+fi
+# The host's kind: with systemd as PID 1 the clients use its cgroup driver.
+systemd_host=0
+[ -d /run/systemd/system ] && systemd_host=1
 pfx="mrclients-$$"           # containerd namespace and cgroup parents
 ns=$pfx
 sock=$T/containerd.sock
@@ -119,6 +144,16 @@ img=localhost/miniruntime/busybox:test
 pause_img=localhost/miniruntime/pause:test
 containerd_pid=""
 started=$(date +%s)
+# systemd units this run may make (scopes are named after their container):
+# the CRI pod's slice, and the parents systemd makes for it and for podman's
+# and ctr's scopes; those already active before the run are not ours.
+pod_slice="kubepods-burstable-pod${pfx//-/_}.slice"
+declare -A unit_existed=()
+if [ "$systemd_host" = 1 ]; then
+  for u in machine.slice kubepods.slice kubepods-burstable.slice; do
+    timeout 10 systemctl is-active --quiet "$u" && unit_existed[$u]=1
+  done
+fi
 
 # Host paths the clients create outside any directory they are told to use
 # (CLIENTS.md, host pitfalls); whatever of them did not exist before is ours.
@@ -183,6 +218,16 @@ cleanup() {
     /sys/fs/cgroup/pids/"$pfx"*/*/*/cgroup.procs 2>/dev/null | while read -r p; do
     kill -KILL "$p" 2>/dev/null
   done
+  if [ "$systemd_host" = 1 ]; then
+    # ctr's scopes, the pod's slice (with its containers' scopes), and the
+    # parent slices that were not there before.
+    local u units=()
+    mapfile -t units < <(timeout 10 systemctl list-units --all --plain --no-legend "$pfx-*.scope" "$pod_slice" 2>/dev/null | awk '{print $1}')
+    for u in kubepods-burstable.slice kubepods.slice machine.slice; do
+      [ -n "${unit_existed[$u]:-}" ] || units+=("$u")
+    done
+    [ ${#units[@]} -eq 0 ] || timeout 60 systemctl stop "${units[@]}" >/dev/null 2>&1
+  fi
   # Unmount anything left under the temp dir (overlay rootfs, netns files).
   local m
   awk -v t="$T/" 'index($5, t) == 1 {print $5}' /proc/self/mountinfo | sort -r | while read -r m; do
@@ -213,8 +258,9 @@ cleanup() {
     [[ $p == */pty.sock ]] && rmdir "${p%/pty.sock}" 2>/dev/null
   done
   if [ "$keep" = 1 ]; then
-    log "clients-test: kept $T"
+    log "clients-test: kept $T${T_tmpfs:+ (a tmpfs, still mounted)}"
   else
+    [ -z "$T_tmpfs" ] || umount "$T" || umount -l "$T"
     rm -rf "$T"
   fi
   exit "$rc"
@@ -323,10 +369,24 @@ tty_clean() { tr -d '\r\000' | sed 's/\^@//g'; }
 # --- the image ----------------------------------------------------------------
 
 "$mr_bin" bundle -b "$T/bundle" >/dev/null
-(cd tests/clients/mkimage && go build -o "$T/mkimage" .)
-"$T/mkimage" -rootfs "$T/bundle/rootfs" -name "$img" -cmd sh -o "$T/busybox.tar"
+# helper NAME: the path of a test program from tests/clients/NAME, built
+# into --helpers DIR (kept while newer than its sources) or into the temp dir.
+helper() {
+  local out=$T/$1
+  if [ -n "$helpers" ]; then
+    out=$helpers/$1
+    if [ -x "$out" ] && [ -z "$(find tests/clients go.mod go.sum -newer "$out" -print -quit)" ]; then
+      echo "$out"
+      return
+    fi
+    mkdir -p "$helpers"
+  fi
+  (cd "tests/clients/$1" && go build -o "$out" .) >&2 && echo "$out"
+}
+mkimage=$(helper mkimage)
+"$mkimage" -rootfs "$T/bundle/rootfs" -name "$img" -cmd sh -o "$T/busybox.tar"
 # A pod's sandbox ("pause") container: no registry here, so busybox sleeping.
-"$T/mkimage" -rootfs "$T/bundle/rootfs" -name "$pause_img" -entrypoint "sleep 2147483647" -cmd "" -o "$T/pause.tar"
+"$mkimage" -rootfs "$T/bundle/rootfs" -name "$pause_img" -entrypoint "sleep 2147483647" -cmd "" -o "$T/pause.tar"
 
 # --- containerd ---------------------------------------------------------------
 
@@ -373,7 +433,7 @@ disabled_plugins = [$cri_disabled"io.containerd.snapshotter.v1.aufs", "io.contai
 
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "$pause_img"
-  disable_apparmor = true
+  disable_apparmor = $([ "$systemd_host" = 1 ] && echo false || echo true)
   restrict_oom_score_adj = true
   netns_mounts_under_state_dir = true
   stream_server_address = "127.0.0.1"
@@ -387,8 +447,12 @@ disabled_plugins = [$cri_disabled"io.containerd.snapshotter.v1.aufs", "io.contai
 EOF
   # The runtime handler is the example a node would use, pointed at this
   # run's binary and state root (and named runc for the control run).
+  local sdcg=false
+  [ "$systemd_host" = 1 ] && sdcg=true
   sed -e "s|runtimes\.miniruntime|runtimes.$name|" -e "s|/usr/local/bin/miniruntime|$rt|" \
-    -e "s|/run/containerd/miniruntime|$T/runc-cri|" examples/kubernetes/containerd-miniruntime.toml >>"$T/containerd.toml"
+    -e "s|/run/containerd/miniruntime|$T/runc-cri|" -e "s|SystemdCgroup = false|SystemdCgroup = $sdcg|" \
+    examples/kubernetes/containerd-miniruntime.toml >>"$T/containerd.toml"
+  grep -q "SystemdCgroup = $sdcg" "$T/containerd.toml" || { log "clients-test: no SystemdCgroup = $sdcg in the handler"; return 1; }
   mkdir -p "$T/path"
   ln -s "$rt" "$T/path/runc"
   PATH="$T/path:$PATH" containerd --config "$T/containerd.toml" >"$T/containerd.log" 2>&1 &
@@ -406,6 +470,9 @@ EOF
 
 c() { timeout "$tmo" ctr --address "$sock" -n "$ns" "$@"; }
 run_opts=(--runc-binary "$rt" --runc-root "$T/runc" --fifo-dir "$T/fifo")
+# cg ID: ctr's cgroup options for container ID. On a systemd host, the
+# systemd driver, which ctr only takes with a slice:prefix:name path.
+cg() { [ "$systemd_host" = 0 ] || echo "--runc-systemd-cgroup --cgroup machine.slice:$pfx:$1"; }
 track() { ctr_ids+=("$ns/$1"); }  # for the cleanup of shim sockets
 
 task_status() { c tasks ls | awk -v id="$1" '$1 == id {print $3}'; }
@@ -435,21 +502,21 @@ host_memory_limit() {
 ctr_run_stdout() {
   track r1
   local out
-  out=$(c run --rm "${run_opts[@]}" "$img" r1 echo hi) || { echo "ctr run exited $?: $out"; return 1; }
+  out=$(c run --rm "${run_opts[@]}" $(cg r1) "$img" r1 echo hi) || { echo "ctr run exited $?: $out"; return 1; }
   expect stdout "$out" hi
 }
 
 ctr_run_status() {
   track r2
   local rc=0
-  c run --rm "${run_opts[@]}" "$img" r2 sh -c 'exit 3' || rc=$?
+  c run --rm "${run_opts[@]}" $(cg r2) "$img" r2 sh -c 'exit 3' || rc=$?
   expect "exit status" "$rc" 3
 }
 
 ctr_missing_binary() {
   track r3
   local out rc=0
-  out=$(c run --rm "${run_opts[@]}" "$img" r3 /no/such/binary 2>&1) || rc=$?
+  out=$(c run --rm "${run_opts[@]}" $(cg r3) "$img" r3 /no/such/binary 2>&1) || rc=$?
   echo "$out"
   [ "$rc" -ne 0 ] || { echo "ctr run succeeded"; return 1; }
   [ "$rc" -ne 124 ] || { echo "ctr run timed out"; return 1; }
@@ -462,7 +529,7 @@ ctr_stdin() {
   # own stdin race can lose the EOF).
   local out
   track r4
-  out=$(printf 'line1\nline2\n' | c run --rm "${run_opts[@]}" "$img" r4 head -n 2) || { echo "ctr run exited $?: $out"; return 1; }
+  out=$(printf 'line1\nline2\n' | c run --rm "${run_opts[@]}" $(cg r4) "$img" r4 head -n 2) || { echo "ctr run exited $?: $out"; return 1; }
   expect stdin "$out" "$(printf 'line1\nline2')"
 }
 
@@ -482,7 +549,7 @@ long_cmd=(sh -c 'trap "exit 0" TERM; while :; do sleep 1; done')
 
 ctr_detached() {
   track d1
-  c run -d --memory-limit 67108864 "${run_opts[@]}" "$img" d1 "${long_cmd[@]}" || return 1
+  c run -d --memory-limit 67108864 "${run_opts[@]}" $(cg d1) "$img" d1 "${long_cmd[@]}" || return 1
   wait_status d1 RUNNING
 }
 
@@ -531,7 +598,7 @@ ctr_join_netns() {
   pid=$(task_pid d1)
   want=$(readlink "/proc/$pid/ns/net")
   host=$(readlink /proc/self/ns/net)
-  got=$(c run --rm "${run_opts[@]}" --with-ns "network:/proc/$pid/ns/net" "$img" n1 readlink /proc/self/ns/net) || return 1
+  got=$(c run --rm "${run_opts[@]}" $(cg n1) --with-ns "network:/proc/$pid/ns/net" "$img" n1 readlink /proc/self/ns/net) || return 1
   [ "$want" != "$host" ] || { echo "d1 is in the host's network namespace"; return 1; }
   expect "network namespace of the second container" "$got" "$want"
 }
@@ -550,7 +617,7 @@ ctr_kill_all() {
   track d2
   local out
   # `ctr task delete -f` is `kill --all ID 9` + `delete`; ctr reports 137.
-  c run -d "${run_opts[@]}" "$img" d2 sleep 300 && wait_status d2 RUNNING || return 1
+  c run -d "${run_opts[@]}" $(cg d2) "$img" d2 sleep 300 && wait_status d2 RUNNING || return 1
   out=$(c tasks delete -f d2 2>&1) || { echo "$out"; return 1; }
   expect_grep "ctr task delete -f" "$out" 'exit code 137' && c containers rm d2
 }
@@ -558,7 +625,7 @@ ctr_kill_all() {
 ctr_tty_run() {
   track t1
   local out rc=0
-  out=$(timeout "$tmo" script -qec "ctr --address $sock -n $ns run --rm -t --runc-binary $rt --runc-root $T/runc --fifo-dir $T/fifo $img t1 sh -c 'tty; echo tty-ok; exit 4'" /dev/null </dev/null | tty_clean) || rc=$?
+  out=$(timeout "$tmo" script -qec "ctr --address $sock -n $ns run --rm -t --runc-binary $rt --runc-root $T/runc --fifo-dir $T/fifo $(cg t1) $img t1 sh -c 'tty; echo tty-ok; exit 4'" /dev/null </dev/null | tty_clean) || rc=$?
   echo "$out"
   if [ "$rc" = 124 ]; then
     echo "ctr run -t timed out after ${tmo}s (tasks: $(c tasks ls | awk '$1 == "t1"'))"
@@ -571,17 +638,30 @@ ctr_tty_run() {
 
 # --- CRI (the kubelet's path) ---------------------------------------------------
 
+# The pod's cgroup parent as the kubelet gives it: a path with the cgroupfs
+# driver, a slice with the systemd one.
+cri_parent=/$pfx-k8s/podmr1
+[ "$systemd_host" = 0 ] || cri_parent=$pod_slice
 cri_pod() {
-  local cri_bin=$T/cri
-  (cd tests/clients/cri && go build -o "$cri_bin" .) || return 1
+  local cri_bin
+  cri_bin=$(helper cri) || return 1
   timeout 30 ctr --address "$sock" -n k8s.io images import "$T/busybox.tar" >/dev/null || return 1
   timeout 30 ctr --address "$sock" -n k8s.io images import "$T/pause.tar" >/dev/null || return 1
-  timeout 120 "$cri_bin" -endpoint "$sock" -handler "$name" -cgroup-parent "/$pfx-k8s/podmr1" \
+  timeout 120 "$cri_bin" -endpoint "$sock" -handler "$name" -cgroup-parent "$cri_parent" \
     -log-dir "$T/pods/mrpod" -timeout "${tmo}s"
 }
 
 # --- podman -------------------------------------------------------------------
 
+# podman's cgroup manager: its default (systemd) where systemd runs, with
+# its default parent machine.slice; cgroupfs and a parent of this run's
+# elsewhere.
+pm_cgroup_manager=cgroupfs
+pm_opts=(--network none --cgroup-parent "/$pfx-podman")
+if [ "$systemd_host" = 1 ]; then
+  pm_cgroup_manager=systemd
+  pm_opts=(--network none)
+fi
 setup_podman() {
   local P=$T/podman
   mkdir -p "$P/net" "$P/tmp"
@@ -595,7 +675,7 @@ netns = "none"
 network_config_dir = "$P/net"
 
 [engine]
-cgroup_manager = "cgroupfs"
+cgroup_manager = "$pm_cgroup_manager"
 events_logger = "file"
 events_logfile_path = "$P/events.log"
 tmp_dir = "$P/tmp"
@@ -609,12 +689,11 @@ graphroot = "$P/root"
 runroot = "$P/runroot"
 EOF
   export CONTAINERS_CONF=$P/containers.conf CONTAINERS_STORAGE_CONF=$P/storage.conf
-  podman=(podman --root "$P/root" --runroot "$P/runroot" --tmpdir "$P/tmp" --runtime "$rt" --cgroup-manager cgroupfs --events-backend file)
+  podman=(podman --root "$P/root" --runroot "$P/runroot" --tmpdir "$P/tmp" --runtime "$rt" --cgroup-manager "$pm_cgroup_manager" --events-backend file)
   podman_ready=1
   timeout 60 "${podman[@]}" load -q -i "$T/busybox.tar" >/dev/null
 }
 pm() { timeout "$tmo" "${podman[@]}" "$@"; }
-pm_opts=(--network none --cgroup-parent "/$pfx-podman")
 pm_run=(run "${pm_opts[@]}")
 
 podman_run_stdout() {
@@ -740,7 +819,7 @@ podman_stop_host_pid() {
 
 # --- run ----------------------------------------------------------------------
 
-echo "clients-test: runtime $name ($runtime); $(containerd --version | cut -d' ' -f1,3); $(podman --version); conmon $(conmon --version | awk 'NR == 1 {print $3}')"
+echo "clients-test: runtime $name ($runtime); $(containerd --version | cut -d' ' -f1,3); $(podman --version); conmon $(conmon --version | awk 'NR == 1 {print $3}'); cgroups $([ "$systemd_host" = 1 ] && echo systemd || echo cgroupfs)"
 
 if want containerd || want cri; then
   start_containerd
