@@ -164,7 +164,7 @@ func (c *Container) create(b *Bundle, o CreateOptions, undo *undoStack) (*os.Pro
 	// Only the cgroup2 directory the init is born in exists before clone;
 	// the rest of the cgroup is made while the init's runtime starts up.
 	cg, err := cgroups.Begin(c.ID, b.Spec.Linux.CgroupsPath, b.Spec.Linux.Resources, cgroups.Options{
-		Recorder: rec, Systemd: o.SystemdCgroup, Annotations: b.Spec.Annotations,
+		Recorder: rec, Systemd: o.SystemdCgroup, Annotations: b.Spec.Annotations, Warn: warnLine,
 	})
 	if err != nil {
 		return nil, err

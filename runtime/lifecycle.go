@@ -35,7 +35,7 @@ func (c *Container) Spec() (*specs.Spec, error) {
 }
 
 func (c *Container) cgroup(rec *trace.Recorder) (*cgroups.Manager, error) {
-	return cgroups.Load(c.CgroupPath, cgroups.Options{Recorder: rec, Unit: c.SystemdUnit})
+	return cgroups.Load(c.CgroupPath, cgroups.Options{Recorder: rec, Unit: c.SystemdUnit, Warn: warnLine})
 }
 
 func frozen(c *Container) bool {
@@ -159,6 +159,10 @@ func waitExec(r int) {
 var warn = func(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "miniruntime: warning: "+format+"\n", args...)
 }
+
+// warnLine is warn for a line already written, as the cgroups package
+// gives them; a function, so it reaches whatever SetWarn installed.
+func warnLine(s string) { warn("%s", s) }
 
 // SetWarn redirects warnings (the command layer sends them to --log too).
 func SetWarn(f func(format string, args ...any)) { warn = f }
