@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 
 	"github.com/miniruntime/miniruntime/internal/trace"
 	"github.com/miniruntime/miniruntime/runtime"
@@ -118,6 +119,9 @@ func execute(args []string) int {
 	if cmd != nil && cmd != root {
 		msg = cmd.CommandPath() // "miniruntime network create"
 		if id := idArg(cmd); id != "" {
+			if runtime.ValidateID(id) != nil {
+				id = strconv.Quote(id) // one line, whatever the id holds
+			}
 			msg += " " + id
 		}
 	}
