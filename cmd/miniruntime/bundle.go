@@ -26,18 +26,27 @@ echo "capabilities: $(grep CapEff /proc/self/status)"`
 
 func bundleCmd() *cobra.Command {
 	var dir string
+	var img imageFlags
 	c := &cobra.Command{
-		Use:   "bundle [-b DIR] [-- COMMAND ARGS...]",
-		Short: "Make a bundle from the built-in busybox image (no download): DIR/rootfs and DIR/config.json",
+		Use:   "bundle [-b DIR] [--image REF [--copy]] [-- COMMAND ARGS...]",
+		Short: "Make a bundle from the built-in busybox image (no download) or an image: DIR/rootfs and DIR/config.json",
+		Long: `bundle makes DIR/config.json and DIR/rootfs from the built-in busybox image
+(the host's busybox-static, no download), or with --image REF from an image,
+pulled when missing. An image's rootfs is an overlay mount of its layers,
+until miniruntime image umount DIR; with --copy it is a plain copy.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg := filepath.Join(dir, "config.json")
 			if _, err := os.Stat(cfg); err == nil {
 				return fmt.Errorf("%s already exists; remove it first", cfg)
 			}
+			if img.ref != "" {
+				return bundleImage(dir, args, &img)
+			}
 			return writeBusyboxBundle(dir, args, false)
 		},
 	}
 	c.Flags().StringVarP(&dir, "bundle", "b", ".", "directory for the bundle")
+	img.register(c, true)
 	return c
 }
 

@@ -57,6 +57,7 @@ func newRoot() *cobra.Command {
 		execCmd(), pauseCmd(), resumeCmd(), psCmd(), updateCmd(), eventsCmd(), featuresCmd(), networkCmd())
 	root.AddCommand(qosCmd())
 	root.AddCommand(podCmd())
+	root.AddCommand(imageCmds()...)
 	return root
 }
 
