@@ -79,6 +79,7 @@ func helperPath() (string, error) {
 type pullOptions struct {
 	platform, progress string
 	insecure           bool
+	printID            bool // the image id on stdout (pull); not when pulling for run
 }
 
 // pullImage runs the helper; its progress and errors go to stderr, as
@@ -103,7 +104,10 @@ func pullImage(root, ref string, o pullOptions, rec *trace.Recorder) error {
 	}
 	args = append(args, ref)
 	cmd := exec.Command(helper, args...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, os.Stderr, os.Stderr
+	cmd.Stderr = os.Stderr
+	if o.printID {
+		cmd.Stdout = os.Stdout
+	}
 	cmd.Env = os.Environ()
 	if rec.Enabled() {
 		cmd.Env = append(cmd.Env, "MINIRUNTIME_TRACE_START="+strconv.FormatInt(rec.Start().UnixNano(), 10))
@@ -138,6 +142,7 @@ docker-archive:FILE a docker save archive. Credentials come from
 ~/.docker/config.json, $DOCKER_CONFIG or containers' auth.json.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o.printID = true
 			return pullImage(root, args[0], o, g.recorder("pull"))
 		},
 	}

@@ -88,27 +88,19 @@ func (l *Lines) printf(format string, args ...any) {
 }
 
 type line struct {
-	l       *Lines
-	what    string
-	size, n int64
-	started bool
+	l    *Lines
+	what string
+	size int64
 }
 
-func (ln *line) Write(p []byte) (int, error) {
-	if !ln.started {
-		ln.started = true
-		ln.l.printf("pull: %s: fetching %s\n", ln.what, humanSize(ln.size))
-	}
-	ln.n += int64(len(p))
-	return len(p), nil
-}
+func (ln *line) Write(p []byte) (int, error) { return len(p), nil }
 
+// Done prints one line for a layer that is in place; a failure is said
+// once, by the error that ends the pull.
 func (ln *line) Done(note string, err error) {
-	if err != nil {
-		ln.l.printf("pull: %s: failed\n", ln.what)
-		return
+	if err == nil {
+		ln.l.printf("pull: %s: %s\n", ln.what, note)
 	}
-	ln.l.printf("pull: %s: %s\n", ln.what, note)
 }
 
 // insecureTransport is for --insecure registries: plain HTTP is allowed by
