@@ -58,6 +58,7 @@ func newRoot() *cobra.Command {
 	root.AddCommand(qosCmd())
 	root.AddCommand(podCmd())
 	root.AddCommand(imageCmds()...)
+	root.AddCommand(explainCmd(), topCmd())
 	return root
 }
 
