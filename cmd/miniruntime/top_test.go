@@ -41,15 +41,17 @@ func newTmux(t *testing.T) *tmux {
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Skip("needs tmux to drive the terminal view (apt-get install tmux)")
 	}
-	x := &tmux{t: t, sock: fmt.Sprintf("mrtest-top-%d", os.Getpid())}
+	// A socket in the test's temporary directory: the server is the
+	// test's own, and nothing of it stays in /tmp/tmux-<uid>.
+	x := &tmux{t: t, sock: filepath.Join(t.TempDir(), "tmux.sock")}
 	t.Cleanup(func() {
-		exec.Command("tmux", "-L", x.sock, "kill-server").Run()
-		if exec.Command("tmux", "-L", x.sock, "has-session").Run() == nil {
+		exec.Command("tmux", "-S", x.sock, "kill-server").Run()
+		if exec.Command("tmux", "-S", x.sock, "has-session").Run() == nil {
 			t.Errorf("leak: tmux server %s still has a session", x.sock)
 		}
 	})
 	// A plain shell with a known prompt, and no user configuration.
-	cmd := exec.Command("tmux", "-L", x.sock, "-f", "/dev/null", "new-session", "-d", "-x", "160", "-y", "40", "-s", "top",
+	cmd := exec.Command("tmux", "-S", x.sock, "-f", "/dev/null", "new-session", "-d", "-x", "160", "-y", "40", "-s", "top",
 		"env", "PS1=mrtest$ ", "TERM=xterm-256color", "sh")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("tmux new-session: %v %s", err, out)
@@ -59,13 +61,13 @@ func newTmux(t *testing.T) *tmux {
 
 func (x *tmux) keys(keys ...string) {
 	x.t.Helper()
-	if out, err := exec.Command("tmux", append([]string{"-L", x.sock, "send-keys", "-t", "top"}, keys...)...).CombinedOutput(); err != nil {
+	if out, err := exec.Command("tmux", append([]string{"-S", x.sock, "send-keys", "-t", "top"}, keys...)...).CombinedOutput(); err != nil {
 		x.t.Fatalf("tmux send-keys %q: %v %s", keys, err, out)
 	}
 }
 
 func (x *tmux) screen() string {
-	out, _ := exec.Command("tmux", "-L", x.sock, "capture-pane", "-p", "-t", "top").Output()
+	out, _ := exec.Command("tmux", "-S", x.sock, "capture-pane", "-p", "-t", "top").Output()
 	return string(out)
 }
 
