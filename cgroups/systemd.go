@@ -251,7 +251,9 @@ func (m *Manager) stopUnit() error {
 	case err != nil:
 		return fmt.Errorf("systemd cgroup driver: stop unit %s: %w", u.Unit, err)
 	default:
-		if err := waitJob(ch, "stop", u.Unit); err != nil {
+		// A job that ends otherwise than "done" (the scope emptied and
+		// stopped by itself meanwhile) is fine once the cgroup is gone.
+		if err := waitJob(ch, "stop", u.Unit); err != nil && m.Exists() {
 			return err
 		}
 	}
