@@ -60,7 +60,7 @@ func Features() features.Features {
 		Linux: &features.Linux{
 			Namespaces:      nss,
 			Capabilities:    caps,
-			Cgroup:          &features.Cgroup{V1: &yes, V2: &yes, Systemd: &no, SystemdUser: &no, Rdma: &yes},
+			Cgroup:          &features.Cgroup{V1: &yes, V2: &yes, Systemd: &yes, SystemdUser: &no, Rdma: &yes},
 			Seccomp:         sc,
 			Apparmor:        &features.Apparmor{Enabled: &aa},
 			Selinux:         &features.Selinux{Enabled: &no},
