@@ -14,8 +14,8 @@ package main
 // (the clients' overlay mounts are gone), the process (the probe instead of
 // the workload, no terminal), namespaces joined by path (the sandboxes are
 // gone: new ones instead), bind mounts whose source no longer exists,
-// hooks, and cgroupsPath (cleared: each runtime's default, checked for
-// leaks by runUnder).
+// hooks, and cgroupsPath (a cgroup of the test's, one for each runtime,
+// checked for leaks).
 //
 // A few captured configs are committed in tests/clients/configs/ and are
 // replayed by every `go test`; a fresh capture is replayed with
@@ -24,6 +24,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -135,7 +136,7 @@ func replayable(s *specs.Spec) []string {
 		s.Hooks = nil
 	}
 	if s.Linux.CgroupsPath != "" {
-		changed = append(changed, "default cgroup instead of "+s.Linux.CgroupsPath)
+		changed = append(changed, "a cgroup of the test's instead of "+s.Linux.CgroupsPath)
 		s.Linux.CgroupsPath = ""
 	}
 	return changed
@@ -150,6 +151,12 @@ func replayClientConfigs(t *testing.T, files []string) {
 	if runc == nil {
 		t.Skip("needs runc as the reference (scripts/setup.sh installs it; scripts/peers.sh builds runc 1.4)")
 	}
+	parent := fmt.Sprintf("/miniruntime-captured-%d", os.Getpid())
+	t.Cleanup(func() {
+		for _, h := range cgroupHierarchies() {
+			os.Remove(filepath.Join(h, parent))
+		}
+	})
 	for _, file := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(file), ".json"), func(t *testing.T) {
 			s := readClientConfig(t, file)
@@ -158,9 +165,25 @@ func replayClientConfigs(t *testing.T, files []string) {
 				t.Fatal(err)
 			}
 			changed := replayable(s)
-			writeBundleSpec(t, bundle, s)
-			want := runUnder(t, runc.path, bundle)
-			r := runUnder(t, binary, bundle)
+			// Each runtime gets a cgroup of its own under the test's
+			// parent, as a pod's containers are under the pod's: a CRI
+			// sandbox's cpu.shares of 2 next to the host's busy top-level
+			// groups would starve it.
+			leaf := parent + "/" + sanitize(t.Name())
+			runIn := func(path, cgroup string) result {
+				s.Linux.CgroupsPath = cgroup
+				writeBundleSpec(t, bundle, s)
+				r := runUnder(t, path, bundle)
+				for _, h := range cgroupHierarchies() {
+					if _, err := os.Stat(filepath.Join(h, cgroup)); err == nil {
+						t.Errorf("leak: cgroup %s%s after %s", h, cgroup, path)
+						os.Remove(filepath.Join(h, cgroup))
+					}
+				}
+				return r
+			}
+			want := runIn(runc.path, leaf+"-runc")
+			r := runIn(binary, leaf+"-miniruntime")
 			if r.code != want.code {
 				t.Fatalf("exit status %d, %s's %d\nminiruntime stderr: %s\n%s stderr: %s", r.code, runc.name, want.code, r.stderr, runc.name, want.stderr)
 			}
