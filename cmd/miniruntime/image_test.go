@@ -588,3 +588,28 @@ func TestImageLocalTransports(t *testing.T) {
 		t.Fatal(r.stderr)
 	}
 }
+
+// TestImageRunDetached: a detached container's rootfs stays mounted while
+// it runs and is unmounted by its poststop hook when it is deleted.
+func TestImageRunDetached(t *testing.T) {
+	e := newImageEnv(t)
+	reg := newRegistry(t)
+	ref := reg.push(t, "test/multi:v1", multiLayer(t))
+	r := e.mr("run", "-d", "--image-root", e.store, "--image", ref, "det", "--", "sleep 30")
+	if r.code != 0 {
+		t.Fatalf("run -d: %s", r.stderr)
+	}
+	if e.count("c") != 1 {
+		t.Fatalf("%d rootfs records while running", e.count("c"))
+	}
+	if r := e.img("rmi", ref); r.code != 1 || !strings.Contains(r.stderr, "image in use") {
+		t.Fatalf("rmi while running: %d %s", r.code, r.stderr)
+	}
+	e.ok("delete", "-f", "det")
+	if e.count("c") != 0 || e.count("bundles") != 0 {
+		t.Fatal("delete left the rootfs")
+	}
+	if r := e.img("rmi", ref); r.code != 0 {
+		t.Fatal(r.stderr)
+	}
+}
