@@ -34,9 +34,19 @@ import (
 
 var helperOnce sync.Once
 
-// useHelper builds miniruntime-image once and points the binary at it.
+// useHelper builds miniruntime-image once and points the binary at it;
+// with a binary built elsewhere (MINIRUNTIME_TEST_BINARY, the cgroup v2
+// guest, which compiles nothing) it uses the helper beside that binary.
 func useHelper(t *testing.T) {
 	t.Helper()
+	if b := os.Getenv("MINIRUNTIME_TEST_BINARY"); b != "" {
+		p := filepath.Join(filepath.Dir(b), "miniruntime-image")
+		if _, err := os.Stat(p); err != nil {
+			t.Skipf("no miniruntime-image beside %s (scripts/setup.sh builds it)", b)
+		}
+		os.Setenv("MINIRUNTIME_IMAGE_HELPER", p)
+		return
+	}
 	helperOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "miniruntime-image-bin")
 		if err != nil {
