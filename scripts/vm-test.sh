@@ -624,7 +624,8 @@ keep_logs() {
 	local d f
 	d=$CACHE/failed/$(date +%Y%m%d-%H%M%S).$$
 	mkdir -p "$d"
-	for f in console.log qemu.log diag regs stack.0 stack.1 probe.console notes cmd keep started; do
+	for f in console.log qemu.log diag regs probe.console notes cmd keep started "$JOB"/stack.*; do
+		f=${f##*/}
 		if [[ -e $JOB/$f ]]; then cp "$JOB/$f" "$d/"; fi
 	done
 	# The job's output may be large: its last MiB says what matters.
