@@ -13,8 +13,10 @@ fi
 # busybox-static: the built-in demo image; libseccomp-dev, pkg-config, gcc:
 # seccomp support (cgo); runc: the reference runtime the benchmark compares
 # against; iproute2, nftables, iptables and containernetworking-plugins:
-# the networking labs, CNI networks and tests.
-packages=(busybox-static libseccomp-dev pkg-config gcc libc6-dev runc iproute2 nftables iptables containernetworking-plugins git ca-certificates)
+# the networking labs, CNI networks and tests; skopeo and umoci: OCI layouts
+# and docker archives the image tests write from local files; tmux: the
+# terminal `top` is driven in.
+packages=(busybox-static libseccomp-dev pkg-config gcc libc6-dev runc iproute2 nftables iptables containernetworking-plugins git ca-certificates skopeo umoci tmux)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -41,5 +43,13 @@ mkdir -p bin
 export GOEXPERIMENT=jsonv2
 go build -tags "seccomp netgo osusergo" -trimpath -ldflags "-X main.version=$(git describe --always --dirty 2>/dev/null || echo dev) -extldflags=-static" \
   -o bin/miniruntime ./cmd/miniruntime
+# The registry client and the full-screen view are programs of their own,
+# run by `miniruntime pull` and `miniruntime top`: their packages'
+# initialisation would otherwise cost every start of the runtime binary
+# (docs/images.md, docs/explain.md).
+go build -tags "netgo osusergo" -trimpath -ldflags "-extldflags=-static" -o bin/miniruntime-image ./cmd/miniruntime-image
+go build -trimpath -o bin/miniruntime-top ./cmd/miniruntime-top
 install -m 0755 bin/miniruntime /usr/local/bin/miniruntime
+install -m 0755 bin/miniruntime-image /usr/local/bin/miniruntime-image
+install -m 0755 bin/miniruntime-top /usr/local/bin/miniruntime-top
 echo "setup: installed $(miniruntime --version | head -n 1) to /usr/local/bin/miniruntime"

@@ -121,8 +121,10 @@ func execute(args []string) int {
 	if cmd != nil && cmd != root {
 		msg = cmd.CommandPath() // "miniruntime network create"
 		if id := idArg(cmd); id != "" {
-			if runtime.ValidateID(id) != nil {
-				id = strconv.Quote(id) // one line, whatever the id holds
+			// Quoted when it holds anything that would not print as
+			// itself (a newline would split the message): one line.
+			if q := strconv.Quote(id); q[1:len(q)-1] != id {
+				id = q
 			}
 			msg += " " + id
 		}
