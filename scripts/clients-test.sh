@@ -137,6 +137,10 @@ fi
 # The host's kind: with systemd as PID 1 the clients use its cgroup driver.
 systemd_host=0
 [ -d /run/systemd/system ] && systemd_host=1
+# Where AppArmor is on, podman confines containers with its default profile,
+# and so does containerd's CRI where it is not disabled (systemd hosts).
+apparmor_on=0
+[ "$(cat /sys/module/apparmor/parameters/enabled 2>/dev/null)" = Y ] && apparmor_on=1
 pfx="mrclients-$$"           # containerd namespace and cgroup parents
 ns=$pfx
 sock=$T/containerd.sock
@@ -450,7 +454,7 @@ EOF
   local sdcg=false
   [ "$systemd_host" = 1 ] && sdcg=true
   sed -e "s|runtimes\.miniruntime|runtimes.$name|" -e "s|/usr/local/bin/miniruntime|$rt|" \
-    -e "s|/run/containerd/miniruntime|$T/runc-cri|" -e "s|SystemdCgroup = false|SystemdCgroup = $sdcg|" \
+    -e "s|/run/containerd/miniruntime|$T/runc-cri|" -e "s|SystemdCgroup = [a-z]*|SystemdCgroup = $sdcg|" \
     examples/kubernetes/containerd-miniruntime.toml >>"$T/containerd.toml"
   grep -q "SystemdCgroup = $sdcg" "$T/containerd.toml" || { log "clients-test: no SystemdCgroup = $sdcg in the handler"; return 1; }
   mkdir -p "$T/path"
@@ -647,8 +651,10 @@ cri_pod() {
   cri_bin=$(helper cri) || return 1
   timeout 30 ctr --address "$sock" -n k8s.io images import "$T/busybox.tar" >/dev/null || return 1
   timeout 30 ctr --address "$sock" -n k8s.io images import "$T/pause.tar" >/dev/null || return 1
+  local aa=()
+  [ "$systemd_host$apparmor_on" != 11 ] || aa=(-apparmor cri-containerd.apparmor.d)
   timeout 120 "$cri_bin" -endpoint "$sock" -handler "$name" -cgroup-parent "$cri_parent" \
-    -log-dir "$T/pods/mrpod" -timeout "${tmo}s"
+    -log-dir "$T/pods/mrpod" -timeout "${tmo}s" "${aa[@]}"
 }
 
 # --- podman -------------------------------------------------------------------
@@ -720,6 +726,17 @@ podman_missing_binary() {
   echo "$out"
   # podman maps the runtime's "no such file or directory" to 127.
   expect "exit status" "$rc" 127 && expect_grep error "$out" 'no such file or directory'
+}
+
+podman_apparmor() {
+  # podman's own profile, which it loads at run time, applied by the runtime
+  # to the container's process and to an exec in it.
+  local out
+  out=$(pm "${pm_run[@]}" -d --name "$pfx-aa" "$img" "${long_cmd[@]}") || { echo "$out"; return 1; }
+  out=$(pm exec "$pfx-aa" cat /proc/self/attr/current; cat "/proc/$(pm inspect --format '{{.State.Pid}}' "$pfx-aa")/attr/current")
+  pm rm -f -t 0 "$pfx-aa" >/dev/null || return 1
+  echo "$out"
+  expect_grep "the exec's and the container's AppArmor profile" "$(sort -u <<<"$out" | tr '\n' '|')" '^containers-default-[0-9.]+ \(enforce\)\|$'
 }
 
 podman_tty_run() {
@@ -819,7 +836,7 @@ podman_stop_host_pid() {
 
 # --- run ----------------------------------------------------------------------
 
-echo "clients-test: runtime $name ($runtime); $(containerd --version | cut -d' ' -f1,3); $(podman --version); conmon $(conmon --version | awk 'NR == 1 {print $3}'); cgroups $([ "$systemd_host" = 1 ] && echo systemd || echo cgroupfs)"
+echo "clients-test: runtime $name ($runtime); $(containerd --version | cut -d' ' -f1,3); $(podman --version); conmon $(conmon --version | awk 'NR == 1 {print $3}'); cgroups $([ "$systemd_host" = 1 ] && echo systemd || echo cgroupfs); AppArmor $([ "$apparmor_on" = 1 ] && echo on || echo off)"
 
 if want containerd || want cri; then
   start_containerd
@@ -871,6 +888,7 @@ if want podman; then
   scenario podman-stdin podman_stdin
   scenario podman-missing-binary podman_missing_binary
   scenario podman-tty-run podman_tty_run
+  [ "$apparmor_on" = 0 ] || scenario podman-apparmor podman_apparmor
   if scenario podman-detached podman_detached; then
     scenario podman-exec podman_exec
     scenario podman-tty-exec podman_tty_exec

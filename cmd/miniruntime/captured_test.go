@@ -359,6 +359,32 @@ var knownDifferences = []struct {
 		},
 	},
 	{
+		// runc 1.4 links /dev/core to /proc/kcore when the host has one
+		// (the cgroup v2 guests' kernel has, this host's has not).
+		"no /dev/core symlink (runc: /dev/core -> /proc/kcore where the host has /proc/kcore)",
+		nil,
+		func(lines []string) []string {
+			return slices.DeleteFunc(lines, func(l string) bool { return strings.HasPrefix(l, "dev /dev/core ") })
+		},
+	},
+	{
+		// runc's read-only remount of / is MS_BIND|MS_REMOUNT|MS_RDONLY
+		// alone, which clears the nosuid and nodev the bind inherited from
+		// the bundle's filesystem (a tmpfs /tmp in the guests).
+		"a read-only root keeps the nosuid and nodev of the filesystem the bundle is on (runc: its read-only remount clears them)",
+		func(s *specs.Spec) bool { return s.Root != nil && s.Root.Readonly },
+		func(lines []string) []string {
+			for i, l := range lines {
+				if rest, ok := strings.CutPrefix(l, "mount / "); ok {
+					opts, tail, _ := strings.Cut(rest, " ")
+					opts = strings.Join(slices.DeleteFunc(strings.Split(opts, ","), func(o string) bool { return o == "nosuid" || o == "nodev" }), ",")
+					lines[i] = "mount / " + opts + " " + tail
+				}
+			}
+			return lines
+		},
+	},
+	{
 		// In mountinfo the hierarchies' root is /../.. (the hierarchy's
 		// own root, seen from the container's cgroup namespace) under
 		// miniruntime, / under runc, which mounts them from inside the

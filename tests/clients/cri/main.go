@@ -49,6 +49,7 @@ func main() {
 	cgroupParent := flag.String("cgroup-parent", "", "pod cgroup parent, e.g. /mrclients-k8s/pod1")
 	logDir := flag.String("log-dir", "", "pod log directory")
 	hostNetwork := flag.Bool("host-network", false, "run the pod in the host's network namespace (no CNI)")
+	apparmor := flag.String("apparmor", "", "the AppArmor profile containerd gives containers by default (cri-containerd.apparmor.d where AppArmor is on); checked on the container and on an exec in it")
 	timeout := flag.Duration("timeout", 20*time.Second, "timeout of each CRI call")
 	flag.Parse()
 	if *endpoint == "" || *logDir == "" {
@@ -68,6 +69,7 @@ func main() {
 		cgroupParent: *cgroupParent,
 		logDir:       *logDir,
 		hostNetwork:  *hostNetwork,
+		apparmor:     *apparmor,
 		timeout:      *timeout,
 	}
 	c := &checker{}
@@ -84,6 +86,7 @@ type scenario struct {
 	cgroupParent string
 	logDir       string
 	hostNetwork  bool
+	apparmor     string
 	timeout      time.Duration
 }
 
@@ -224,6 +227,24 @@ func (s *scenario) run(c *checker) {
 		nsErr = fmt.Errorf("no pid for the container or the sandbox")
 	}
 	c.check("shares-pod-namespaces", nsErr)
+
+	if s.apparmor != "" {
+		// The runtime applied the profile containerd chose to the
+		// container's process and to an exec in it, in enforce mode.
+		want := s.apparmor + " (enforce)"
+		var err error
+		if pid <= 0 {
+			err = fmt.Errorf("no container pid")
+		} else if got, rerr := os.ReadFile(fmt.Sprintf("/proc/%d/attr/current", pid)); rerr != nil {
+			err = rerr
+		} else if strings.TrimSpace(string(got)) != want {
+			err = fmt.Errorf("the container's process runs under %q, want %q", strings.TrimSpace(string(got)), want)
+		}
+		if err == nil {
+			err = s.execExpect(id, []string{"cat", "/proc/self/attr/current"}, want+"\n", 0)
+		}
+		c.check("apparmor", err)
+	}
 
 	c.check("memory-limit", s.cgroupValue(pid, "memory.limit_in_bytes", 64<<20))
 
