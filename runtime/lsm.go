@@ -28,7 +28,14 @@ const (
 // appArmorEnabled reports whether the host kernel enforces AppArmor. Where
 // it does not, a profile in the config can only be ignored, as it would be
 // by the kernel anyway.
+//
+// Both the module and its interface must be there: a kernel with AppArmor
+// built in but no securityfs mounted (a bare boot) cannot load or apply a
+// profile, and runc counts it as off too.
 func appArmorEnabled() bool {
+	if _, err := os.Stat("/sys/kernel/security/apparmor"); err != nil {
+		return false
+	}
 	b, err := os.ReadFile(appArmorEnabledFile)
 	return err == nil && strings.HasPrefix(string(b), "Y")
 }
