@@ -25,7 +25,9 @@ func (r *Report) Container(name string) (*ContainerReport, error) {
 // ApplyToSpec writes a container's values into an OCI spec the way
 // containerd's CRI plugin turns what the kubelet sends into config.json:
 // linux.resources.cpu.shares, .quota and .period, memory.limit,
-// process.oomScoreAdj and linux.cgroupsPath. With v2 (the host is cgroup
+// process.oomScoreAdj and linux.cgroupsPath (the report's driver's: with
+// systemd, "slice:prefix:name", for a runtime run with --systemd-cgroup).
+// With v2 (the host is cgroup
 // v2) the MemoryQoS files go to linux.resources.unified too; on v1 they are
 // left out, since a v1 host cannot take unified keys. Values the kubelet
 // would not write are cleared, so that applying twice gives the same
@@ -45,8 +47,8 @@ func ApplyToSpec(s *specs.Spec, c *ContainerReport, v2 bool) ([]string, error) {
 	var out []string
 	set := func(field string, value any) { out = append(out, fmt.Sprintf("%-40s %v", field, value)) }
 
-	s.Linux.CgroupsPath = v.Path
-	set("linux.cgroupsPath", v.Path)
+	s.Linux.CgroupsPath = c.CgroupsPath
+	set("linux.cgroupsPath", c.CgroupsPath)
 	adj := c.OOMScoreAdj
 	s.Process.OOMScoreAdj = &adj
 	set("process.oomScoreAdj", adj)

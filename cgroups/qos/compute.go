@@ -43,6 +43,12 @@ type Report struct {
 	Cgroup     CgroupValues      `json:"cgroup"`
 	Containers []ContainerReport `json:"containers"`
 	Notes      []string          `json:"notes,omitempty"`
+	// Driver is the cgroup driver the paths are for (Cgroup.Path and the
+	// containers' paths), and DriverReason why it was chosen.
+	Driver       Driver `json:"cgroupDriver"`
+	DriverReason string `json:"cgroupDriverReason,omitempty"`
+	// Drivers is the pod's cgroup with each driver.
+	Drivers Drivers `json:"drivers"`
 }
 
 // NodeOut is the node the values were computed for.
@@ -67,6 +73,10 @@ type ContainerReport struct {
 	Limits      map[string]string `json:"limits"`
 	Cgroup      CgroupValues      `json:"cgroup"`
 	OOMScoreAdj int               `json:"oomScoreAdj"`
+	// CgroupsPath is the linux.cgroupsPath the runtime receives with the
+	// report's driver; Drivers has the cgroup with each driver.
+	CgroupsPath string  `json:"cgroupsPath"`
+	Drivers     Drivers `json:"drivers"`
 }
 
 // CgroupValues are the values of one cgroup. Zero means "not written",
@@ -283,7 +293,8 @@ func Compute(p *Pod, n Node) (*Report, error) {
 		memDeclared = memDeclared && a.mem != 0
 	})
 	r.Requests, r.Limits = quantities(reqs), quantities(lims)
-	pod := CgroupValues{Path: PodCgroupPath(r.Class, r.UID), Linear: true, CPUPeriod: QuotaPeriod}
+	podName := PodCgroupName(r.Class, r.UID)
+	pod := CgroupValues{Path: podName.Cgroupfs(), Linear: true, CPUPeriod: QuotaPeriod}
 	quota := MilliCPUToQuota(lims.cpu, QuotaPeriod)
 	switch r.Class {
 	case Guaranteed:
@@ -301,6 +312,10 @@ func Compute(p *Pod, n Node) (*Report, error) {
 	}
 	pod.MemoryMin = reqs.mem
 	r.Cgroup = pod
+	r.Drivers = Drivers{
+		Cgroupfs: DriverNames{Path: podName.Cgroupfs()},
+		Systemd:  DriverNames{Path: podName.Systemd(), Unit: podName.Slice(), Properties: UnitProperties(pod)},
+	}
 
 	// The containers (calculateLinuxResources, MemoryQoS, the OOM policy).
 	minRegular := int64(-1)
@@ -329,6 +344,12 @@ func Compute(p *Pod, n Node) (*Report, error) {
 		v.MemoryMin = ra.mem
 		v.MemoryHigh = MemoryHigh(ra.mem, la.mem, n.Memory, MemoryThrottlingFactor)
 		cr.Cgroup = v
+		cr.Drivers = Drivers{
+			Cgroupfs: DriverNames{Path: ContainerCgroupPath(Cgroupfs, podName, cr.ID), CgroupsPath: CgroupsPath(Cgroupfs, podName, cr.ID)},
+			Systemd: DriverNames{Path: ContainerCgroupPath(Systemd, podName, cr.ID), CgroupsPath: CgroupsPath(Systemd, podName, cr.ID),
+				Unit: ScopeUnit(cr.ID), Properties: UnitProperties(v)},
+		}
+		cr.CgroupsPath = cr.Drivers.Cgroupfs.CgroupsPath
 		cr.OOMScoreAdj = OOMScoreAdj(r.Class, ra.mem, n.Memory, typ == "sidecar", minRegular)
 		r.Containers = append(r.Containers, cr)
 	}
@@ -343,6 +364,7 @@ func Compute(p *Pod, n Node) (*Report, error) {
 		add(c, "container")
 	}
 	r.Notes = notes(p, r, n, reqs, reqSum, reqInit, cpuDeclared, memDeclared)
+	r.Driver = Cgroupfs
 	return r, nil
 }
 
@@ -369,15 +391,7 @@ func notes(p *Pod, r *Report, n Node, reqs, sum, initFloor amounts, cpuDeclared,
 
 // PodCgroupPath is the pod's cgroup with the kubelet's cgroupfs driver:
 // Guaranteed pods directly under kubepods, the others under their class.
-func PodCgroupPath(c Class, uid string) string {
-	switch c {
-	case Burstable:
-		return KubepodsRoot + "/burstable/pod" + uid
-	case BestEffort:
-		return KubepodsRoot + "/besteffort/pod" + uid
-	}
-	return KubepodsRoot + "/pod" + uid
-}
+func PodCgroupPath(c Class, uid string) string { return PodCgroupName(c, uid).Cgroupfs() }
 
 // nameUID makes a stable UUID (version 5 layout) from the pod's name, for
 // manifests without metadata.uid (the API server assigns a random one).

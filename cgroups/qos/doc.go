@@ -2,7 +2,9 @@
 // from a Pod's requests and limits to its QoS class and to exactly what the
 // kubelet (and the OCI runtime under it) writes into the pod's and each
 // container's cgroup: cpu.weight, cpu.max, memory.max, memory.min and
-// memory.high, oom_score_adj, and the cgroup path under kubepods.
+// memory.high, oom_score_adj, and the cgroup paths under kubepods with the
+// kubelet's cgroupfs and systemd drivers (driver.go), with the
+// linux.cgroupsPath containerd's CRI plugin gives the runtime.
 //
 // The formulas are the kubelet's, cited in docs/qos.md:
 //

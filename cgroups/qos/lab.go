@@ -27,16 +27,21 @@ import (
 // with memory pressure on the tree's memory limit, and reports what each
 // QoS class got. The lab builds the cgroup tree the kubelet would (kubepods,
 // the burstable and besteffort class cgroups, one cgroup per pod) with
-// cgroups.New; the containers themselves are made by the caller's
-// CreateFunc, so that this package stays below the runtime.
+// cgroups.New, as directories with the cgroupfs driver and as transient
+// systemd slice units with the systemd driver; the containers themselves
+// are made by the caller's CreateFunc, so that this package stays below the
+// runtime.
 
 // LabContainer is what the lab asks CreateFunc for.
 type LabContainer struct {
 	ID          string
 	Args        []string // run by the container's shell-capable rootfs (busybox)
 	CgroupsPath string
-	Resources   *specs.LinuxResources
-	OOMScoreAdj int
+	// SystemdCgroup: CgroupsPath is "slice:prefix:name", for the runtime's
+	// systemd driver (--systemd-cgroup).
+	SystemdCgroup bool
+	Resources     *specs.LinuxResources
+	OOMScoreAdj   int
 }
 
 // CreateFunc creates a container whose process waits to be started. The
@@ -63,14 +68,19 @@ type LabOptions struct {
 	// kubepods cgroup, and the capacity in the Burstable oom_score_adj.
 	NodeMemory int64
 	Mountpoint string // cgroup mountpoint; "" is /sys/fs/cgroup
-	Recorder   *trace.Recorder
-	Progress   io.Writer // one line per step; nil is silent
-	Create     CreateFunc
+	// Driver is the cgroup driver of the lab's kubelet and runtime: with
+	// Systemd the tree is made of transient slice units and the containers
+	// are scopes in them. "" is Cgroupfs.
+	Driver   Driver
+	Recorder *trace.Recorder
+	Progress io.Writer // one line per step; nil is silent
+	Create   CreateFunc
 }
 
 // LabResult is the lab's report.
 type LabResult struct {
 	Mode          cgroups.Mode `json:"mode"`
+	Driver        Driver       `json:"cgroupDriver"`
 	CgroupRoot    string       `json:"cgroupRoot"`
 	NodeCPUs      int          `json:"nodeCPUs"`
 	NodeMemory    int64        `json:"nodeMemory"`
@@ -114,9 +124,9 @@ type LabRow struct {
 
 type labRow struct {
 	LabRow
-	c      *ContainerReport
-	cgroup string // the container's cgroup path in the lab
-	hold   int64  // bytes the container holds in the memory phase; 0 = grows
+	c    *ContainerReport
+	pod  CgroupName // the pod's cgroup in the lab
+	hold int64      // bytes the container holds in the memory phase; 0 = grows
 	// sampling state of the current phase
 	mgr     *cgroups.Manager
 	base    cgroups.Stats
@@ -169,12 +179,18 @@ func RunLab(ctx context.Context, o LabOptions) (res *LabResult, err error) {
 	if o.Interval <= 0 || o.CPUTime <= 0 || o.MemoryTime <= 0 {
 		return nil, errors.New("--cpu-seconds, --memory-seconds and --interval must be positive")
 	}
+	if o.Driver == "" {
+		o.Driver = Cgroupfs
+	}
+	if o.Driver == Systemd && !cgroups.SystemdRunning() {
+		return nil, ErrNoSystemd
+	}
 	mode, err := cgroups.DetectMode(o.Mountpoint)
 	if err != nil {
 		return nil, err
 	}
 	l := &lab{o: o, res: &LabResult{
-		Mode: mode, NodeCPUs: goruntime.NumCPU(), NodeMemory: o.NodeMemory,
+		Mode: mode, Driver: o.Driver, NodeCPUs: goruntime.NumCPU(), NodeMemory: o.NodeMemory,
 		CPUSeconds: o.CPUTime.Seconds(), MemorySeconds: o.MemoryTime.Seconds(),
 	}}
 	if err := l.plan(); err != nil {
@@ -184,8 +200,8 @@ func RunLab(ctx context.Context, o LabOptions) (res *LabResult, err error) {
 	for _, gone := range SweepStaleLabs(o.Mountpoint, o.Recorder) {
 		l.progress("removed %s, left by a lab that was killed", gone)
 	}
-	l.progress("cgroup mode: %s (%s); lab cgroup %s; node: %d CPUs, %s of memory (the limit of %s)",
-		mode, modeWords(mode), l.root, l.res.NodeCPUs, human(o.NodeMemory), l.root+KubepodsRoot)
+	l.progress("cgroup mode: %s (%s); cgroup driver: %s; lab cgroup %s; node: %d CPUs, %s of memory (the limit of %s)",
+		mode, modeWords(mode), o.Driver, l.res.CgroupRoot, l.res.NodeCPUs, human(o.NodeMemory), l.kubepods())
 	defer func() {
 		if cerr := l.cleanup(); cerr != nil {
 			err = errors.Join(err, cerr)
@@ -217,18 +233,31 @@ func interrupted(err error) error {
 	return err
 }
 
+// ErrNoSystemd is the lab's answer to the systemd driver on a host whose
+// init is not systemd.
+var ErrNoSystemd = errors.New("--cgroup-driver systemd: systemd is not running on this host (no " + DefaultSystemdDir + "), and the lab's cgroups would be systemd slice units; use --cgroup-driver cgroupfs")
+
 // LabPrefix starts the name of a lab's cgroup (and of the command's
 // temporary directory), followed by the lab's process id.
 const LabPrefix = "miniruntime-qoslab-"
 
-// LabOwnerGone reports whether name (LabPrefix, a pid, "-", anything)
-// belongs to a lab whose process no longer exists.
+// labSlicePrefix starts a lab's slice with the systemd driver: LabPrefix
+// with its dashes written as underscores, as the kubelet escapes them.
+var labSlicePrefix = strings.ReplaceAll(LabPrefix, "-", "_")
+
+// LabOwnerGone reports whether name (LabPrefix, a pid, "-", anything; or
+// the systemd driver's "miniruntime_qoslab_<pid>_....slice") belongs to a
+// lab whose process no longer exists.
 func LabOwnerGone(name string) bool {
 	rest, ok := strings.CutPrefix(name, LabPrefix)
+	sep := "-"
 	if !ok {
-		return false
+		if rest, ok = strings.CutPrefix(name, labSlicePrefix); !ok || !strings.HasSuffix(rest, ".slice") {
+			return false
+		}
+		sep = "_"
 	}
-	pid, err := strconv.Atoi(strings.SplitN(rest, "-", 2)[0])
+	pid, err := strconv.Atoi(strings.SplitN(rest, sep, 2)[0])
 	if err != nil || pid <= 0 {
 		return false
 	}
@@ -238,23 +267,31 @@ func LabOwnerGone(name string) bool {
 
 // SweepStaleLabs removes the cgroup trees of labs that were killed before
 // they could clean up (SIGKILL, a crash), killing what still runs in them.
-// It returns the cgroup paths it removed.
+// A systemd driver lab's tree is its slice unit: systemd stops it, and the
+// scopes and slices in it, where systemd runs. It returns the cgroup paths
+// it removed.
 func SweepStaleLabs(mountpoint string, rec *trace.Recorder) []string {
 	if mountpoint == "" {
 		mountpoint = cgroups.DefaultMountpoint
 	}
 	seen := map[string]bool{}
 	var gone []string
-	for _, pattern := range []string{"/" + LabPrefix + "*", "/*/" + LabPrefix + "*"} {
-		matches, _ := filepath.Glob(filepath.Join(mountpoint, pattern))
-		for _, m := range matches {
-			name := filepath.Base(m)
-			if seen[name] || !LabOwnerGone(name) {
-				continue
-			}
-			seen[name] = true
-			if cg, err := cgroups.Load("/"+name, cgroups.Options{Mountpoint: mountpoint, Recorder: rec}); err == nil && cg.Delete() == nil {
-				gone = append(gone, "/"+name)
+	for _, prefix := range []string{LabPrefix, labSlicePrefix} {
+		for _, pattern := range []string{"/" + prefix + "*", "/*/" + prefix + "*"} {
+			matches, _ := filepath.Glob(filepath.Join(mountpoint, pattern))
+			for _, m := range matches {
+				name := filepath.Base(m)
+				if seen[name] || !LabOwnerGone(name) {
+					continue
+				}
+				seen[name] = true
+				opts := cgroups.Options{Mountpoint: mountpoint, Recorder: rec}
+				if prefix == labSlicePrefix && cgroups.SystemdRunning() {
+					opts.Unit = name
+				}
+				if cg, err := cgroups.Load("/"+name, opts); err == nil && cg.Delete() == nil {
+					gone = append(gone, "/"+name)
+				}
 			}
 		}
 	}
@@ -272,13 +309,15 @@ func modeWords(m cgroups.Mode) string {
 }
 
 type lab struct {
-	o    LabOptions
-	res  *LabResult
-	root string // "/miniruntime-qoslab-<pid>-<random>"
+	o   LabOptions
+	res *LabResult
+	// name is the lab's cgroup name, {"miniruntime-qoslab-<pid>-<random>"}:
+	// the kubelet's cgroup root, above kubepods. Its path is res.CgroupRoot.
+	name CgroupName
 	id   string
 	rows []*labRow
 	// the cgroups the lab made, outermost first
-	made []string
+	made []*cgroups.Manager
 	pods []*Report
 	// cpu.shares of kubepods' children: the class cgroups
 	burstableShares uint64
@@ -301,7 +340,8 @@ func (l *lab) plan() error {
 	var b [4]byte
 	rand.Read(b[:])
 	l.id = fmt.Sprintf("qoslab-%d-%s", os.Getpid(), hex.EncodeToString(b[:]))
-	l.root = "/" + LabPrefix + l.id[len("qoslab-"):]
+	l.name = CgroupName{LabPrefix + l.id[len("qoslab-"):]}
+	l.res.CgroupRoot = l.name.Path(l.o.Driver)
 	node := Node{MilliCPU: int64(l.res.NodeCPUs) * 1000, Memory: l.o.NodeMemory}
 	var held int64
 	uids := map[string]string{}
@@ -320,7 +360,8 @@ func (l *lab) plan() error {
 			if c.Type != "container" {
 				continue // init steps and sidecars are not part of the lab
 			}
-			row := &labRow{c: c, cgroup: l.root + c.Cgroup.Path}
+			pod := l.name.Child(PodCgroupName(r.Class, r.UID)...)
+			row := &labRow{c: c, pod: pod}
 			row.LabRow = LabRow{
 				Pod: r.Pod, Container: c.Name, Class: r.Class,
 				CPUShares: c.Cgroup.CPUShares, CPUWeight: c.Cgroup.WeightQuadratic(), CPUMax: c.Cgroup.CPUMax(), MemoryMax: c.Cgroup.MemoryMax(),
@@ -366,9 +407,15 @@ func parseBytesQ(s string) int64 {
 	return q.Value()
 }
 
+// kubepods is the path of the lab's kubepods cgroup.
+func (l *lab) kubepods() string { return l.name.Child(KubepodsName...).Path(l.o.Driver) }
+
 // buildTree makes the kubelet's tree under the lab root: kubepods (the
 // node's allocatable CPU and memory), its burstable and besteffort class
-// cgroups, and each pod's cgroup with the pod values.
+// cgroups, and each pod's cgroup with the pod values. With the systemd
+// driver each is a transient slice unit, as the kubelet's systemd cgroup
+// manager starts them ("systemctl set-property" shows the properties), and
+// the lab's root is one too, so that stopping it leaves nothing.
 func (l *lab) buildTree() error {
 	var burstableMilli int64
 	for _, r := range l.pods {
@@ -379,33 +426,41 @@ func (l *lab) buildTree() error {
 	l.burstableShares = MilliCPUToShares(burstableMilli)
 	shares := func(s uint64) *specs.LinuxCPU { return &specs.LinuxCPU{Shares: &s} }
 	limit := l.o.NodeMemory
-	tree := []struct {
-		path string
+	type level struct {
+		name CgroupName
 		res  *specs.LinuxResources
-	}{
-		{KubepodsRoot, &specs.LinuxResources{CPU: shares(MilliCPUToShares(int64(l.res.NodeCPUs) * 1000)), Memory: &specs.LinuxMemory{Limit: &limit}}},
-		{KubepodsRoot + "/burstable", &specs.LinuxResources{CPU: shares(l.burstableShares)}},
-		{KubepodsRoot + "/besteffort", &specs.LinuxResources{CPU: shares(MinShares)}},
+	}
+	kube := l.name.Child(KubepodsName...)
+	tree := []level{
+		{kube, &specs.LinuxResources{CPU: shares(MilliCPUToShares(int64(l.res.NodeCPUs) * 1000)), Memory: &specs.LinuxMemory{Limit: &limit}}},
+		{kube.Child("burstable"), &specs.LinuxResources{CPU: shares(l.burstableShares)}},
+		{kube.Child("besteffort"), &specs.LinuxResources{CPU: shares(MinShares)}},
+	}
+	if l.o.Driver == Systemd {
+		tree = append([]level{{l.name, &specs.LinuxResources{}}}, tree...)
 	}
 	for _, r := range l.pods {
-		tree = append(tree, struct {
-			path string
-			res  *specs.LinuxResources
-		}{r.Cgroup.Path, resourcesOf(r.Cgroup)})
+		tree = append(tree, level{l.name.Child(PodCgroupName(r.Class, r.UID)...), resourcesOf(r.Cgroup)})
 	}
 	for _, t := range tree {
 		t.res.Devices = allowAllDevices
-		if l.res.Mode == cgroups.Unified {
+		if l.res.Mode == cgroups.Unified && t.res.CPU != nil {
 			// The kubelet converts these itself, with the linear formula.
 			w := cgroups.CPUSharesToWeightLinear(*t.res.CPU.Shares)
 			t.res.CPU.Shares = nil
 			t.res.Unified = map[string]string{"cpu.weight": strconv.FormatUint(w, 10)}
 		}
-		path := l.root + t.path
-		if _, err := cgroups.New(l.id, path, t.res, cgroups.Options{Mountpoint: l.o.Mountpoint, Recorder: l.o.Recorder}); err != nil {
-			return fmt.Errorf("lab cgroup %s: %w", path, err)
+		opts := cgroups.Options{Mountpoint: l.o.Mountpoint, Recorder: l.o.Recorder}
+		path, what := t.name.Cgroupfs(), "lab cgroup "+t.name.Cgroupfs()
+		if l.o.Driver == Systemd {
+			// "::<name>.slice" is a slice unit, placed by its name.
+			opts.Systemd, path, what = true, "::"+t.name.Slice(), "lab slice "+t.name.Slice()
 		}
-		l.made = append(l.made, path)
+		m, err := cgroups.New(l.id, path, t.res, opts)
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		l.made = append(l.made, m)
 	}
 	return nil
 }
@@ -438,17 +493,25 @@ func resourcesOf(v CgroupValues) *specs.LinuxResources {
 }
 
 // cleanup stops every container still running and removes the lab's
-// cgroup tree, whatever state the lab is in.
+// cgroup tree, whatever state the lab is in: the cgroupfs driver's from its
+// root, deepest first; the systemd driver's unit by unit, deepest first
+// (systemd removes a slice's cgroup when it stops it).
 func (l *lab) cleanup() error {
 	errs := []error{l.stopAll()}
-	if len(l.made) > 0 {
-		m, err := cgroups.Load(l.root, cgroups.Options{Mountpoint: l.o.Mountpoint, Recorder: l.o.Recorder})
-		if err == nil {
-			err = m.Delete()
-		}
-		errs = append(errs, err)
+	if len(l.made) == 0 {
+		return errors.Join(errs...)
 	}
-	return errors.Join(errs...)
+	if l.o.Driver == Systemd {
+		for _, m := range slices.Backward(l.made) {
+			errs = append(errs, m.Delete())
+		}
+		return errors.Join(errs...)
+	}
+	m, err := cgroups.Load(l.res.CgroupRoot, cgroups.Options{Mountpoint: l.o.Mountpoint, Recorder: l.o.Recorder})
+	if err == nil {
+		err = m.Delete()
+	}
+	return errors.Join(append(errs, err)...)
 }
 
 // stopAll stops every container at once: deleting one waits for its
@@ -467,21 +530,29 @@ func (l *lab) stopAll() error {
 	return errors.Join(errs...)
 }
 
+// containerID is the runtime's id of the row's container in a phase; it
+// names the container's cgroup too, as containerd's container id does
+// (with systemd, the scope cri-containerd-<id>.scope: a unit name is
+// unique on the host, so it must not repeat from one lab to the next).
+func (l *lab) containerID(r *labRow, phase string) string {
+	return fmt.Sprintf("%s-%s-%s-%s", l.id, r.Pod, r.Container, phase)
+}
+
 // create makes the row's container for a phase, ready to start.
 func (l *lab) create(r *labRow, phase string, args []string) error {
 	res := resourcesOf(r.c.Cgroup)
-	id := fmt.Sprintf("%s-%s-%s-%s", l.id, r.Pod, r.Container, phase)
+	id := l.containerID(r, phase)
 	adj := r.c.OOMScoreAdj
 	if adj < l.oomFloor {
 		adj = l.oomFloor
 		r.OOMScoreAdjNote = fmt.Sprintf("raised from %d to %d: this host withholds CAP_SYS_RESOURCE, without which no process can lower its oom_score_adj", r.c.OOMScoreAdj, adj)
 	}
-	h, err := l.o.Create(LabContainer{ID: id, Args: args, CgroupsPath: r.cgroup, Resources: res, OOMScoreAdj: adj})
+	h, err := l.o.Create(LabContainer{ID: id, Args: args, CgroupsPath: CgroupsPath(l.o.Driver, r.pod, id), SystemdCgroup: l.o.Driver == Systemd, Resources: res, OOMScoreAdj: adj})
 	if err != nil {
 		return fmt.Errorf("create %s/%s: %w", r.Pod, r.Container, err)
 	}
 	r.handle = h
-	m, err := cgroups.Load(r.cgroup, cgroups.Options{Mountpoint: l.o.Mountpoint})
+	m, err := cgroups.Load(ContainerCgroupPath(l.o.Driver, r.pod, id), cgroups.Options{Mountpoint: l.o.Mountpoint})
 	if err != nil {
 		return err
 	}
@@ -597,12 +668,15 @@ func holdArgs(b int64) []string {
 	return []string{"sh", "-c", "exec awk '" + fmt.Sprintf(allocate, fmt.Sprintf("i < %d", b>>20), `system("exec sleep 3600")`) + "'"}
 }
 
-// grow allocates until the kernel kills it.
-var grow = []string{"sh", "-c", "awk '" + fmt.Sprintf(allocate, "1", "") + "'"}
+// grow allocates until the kernel kills it; the shell then stays, so that
+// the container's cgroup does too: with the systemd driver, a scope whose
+// last process has exited goes away at once, and the OOM kill recorded in
+// its memory.events with it.
+var grow = []string{"sh", "-c", "awk '" + fmt.Sprintf(allocate, "1", "") + "'; exec sleep 3600"}
 
 func (l *lab) memoryPhase(ctx context.Context) error {
 	l.progress("memory pressure: %s is the limit of %s; the containers with limits hold memory, the others allocate until the kernel kills something",
-		human(l.o.NodeMemory), l.root+KubepodsRoot)
+		human(l.o.NodeMemory), l.kubepods())
 	var holders, growers []*labRow
 	for _, r := range l.rows {
 		if r.hold > 0 {

@@ -38,28 +38,68 @@ func TestExamples(t *testing.T) {
 }
 
 func TestLabPlan(t *testing.T) {
-	l := &lab{o: LabOptions{Pods: examplePods(t), NodeMemory: 384 << 20}, res: &LabResult{NodeCPUs: 2}}
-	if err := l.plan(); err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(l.root, "/miniruntime-qoslab-") {
-		t.Errorf("root %s", l.root)
-	}
-	// Guaranteed 128Mi/128Mi holds 3/4: 96Mi. Burstable 64Mi/256Mi holds
-	// 64Mi + 192Mi/4 = 112Mi. BestEffort grows. Burstable's oom_score_adj
-	// on the 384Mi lab node: 1000 − 1000·64/384 (166.7) = 834.
-	want := []struct {
-		class Class
-		hold  int64
-		adj   int
-	}{{Guaranteed, 96 << 20, -997}, {Burstable, 112 << 20, 834}, {BestEffort, 0, 1000}}
-	if len(l.rows) != 3 {
-		t.Fatalf("%d rows", len(l.rows))
-	}
-	for i, w := range want {
-		r := l.rows[i]
-		if r.Class != w.class || r.hold != w.hold || r.OOMScoreAdj != w.adj || !strings.HasPrefix(r.cgroup, l.root+"/kubepods/") {
-			t.Errorf("row %d: %s hold %d adj %d cgroup %s, want %+v", i, r.Class, r.hold, r.OOMScoreAdj, r.cgroup, w)
+	for _, d := range []Driver{Cgroupfs, Systemd} {
+		l := &lab{o: LabOptions{Pods: examplePods(t), NodeMemory: 384 << 20, Driver: d}, res: &LabResult{NodeCPUs: 2}}
+		if err := l.plan(); err != nil {
+			t.Fatal(err)
+		}
+		lab := l.name[0]
+		if !strings.HasPrefix(lab, LabPrefix) || strings.Contains(lab[len(LabPrefix):], "_") {
+			t.Errorf("%s: lab name %s", d, lab)
+		}
+		// The lab is the kubelet's cgroup root: the pods' cgroups are
+		// kubepods' below it, named as the driver names them.
+		escaped := strings.ReplaceAll(lab, "-", "_")
+		root, kube := "/"+lab, "/"+lab+"/kubepods"
+		if d == Systemd {
+			root = "/" + escaped + ".slice"
+			kube = root + "/" + escaped + "-kubepods.slice"
+		}
+		if l.res.CgroupRoot != root || l.kubepods() != kube {
+			t.Errorf("%s: root %s kubepods %s, want %s and %s", d, l.res.CgroupRoot, l.kubepods(), root, kube)
+		}
+		// Guaranteed 128Mi/128Mi holds 3/4: 96Mi. Burstable 64Mi/256Mi
+		// holds 64Mi + 192Mi/4 = 112Mi. BestEffort grows. Burstable's
+		// oom_score_adj on the 384Mi lab node: 1000 − 1000·64/384 (166.7)
+		// = 834.
+		want := []struct {
+			class      Class
+			hold       int64
+			adj        int
+			uid, under string // the pod's uid and cgroup name under kubepods
+		}{
+			{Guaranteed, 96 << 20, -997, "6f1c2a3e-0000-4000-8000-00000000000a", ""},
+			{Burstable, 112 << 20, 834, "6f1c2a3e-0000-4000-8000-00000000000b", "burstable"},
+			{BestEffort, 0, 1000, "6f1c2a3e-0000-4000-8000-00000000000c", "besteffort"},
+		}
+		if len(l.rows) != 3 {
+			t.Fatalf("%d rows", len(l.rows))
+		}
+		for i, w := range want {
+			r := l.rows[i]
+			if r.Class != w.class || r.hold != w.hold || r.OOMScoreAdj != w.adj {
+				t.Errorf("%s row %d: %s hold %d adj %d, want %+v", d, i, r.Class, r.hold, r.OOMScoreAdj, w)
+			}
+			id := l.containerID(r, "cpu")
+			if want := "qoslab-" + lab[len(LabPrefix):] + "-" + r.Pod + "-app-cpu"; id != want {
+				t.Errorf("%s row %d: container id %s, want %s", d, i, id, want)
+			}
+			cgroup, cgroupsPath := kube+"/"+w.under+"/pod"+w.uid+"/"+id, kube+"/"+w.under+"/pod"+w.uid+"/"+id
+			if w.under == "" {
+				cgroup, cgroupsPath = kube+"/pod"+w.uid+"/"+id, kube+"/pod"+w.uid+"/"+id
+			}
+			if d == Systemd {
+				slice := escaped + "-kubepods-" + w.under + "-pod" + strings.ReplaceAll(w.uid, "-", "_") + ".slice"
+				class := kube + "/" + escaped + "-kubepods-" + w.under + ".slice"
+				if w.under == "" {
+					slice = escaped + "-kubepods-pod" + strings.ReplaceAll(w.uid, "-", "_") + ".slice"
+					class = kube
+				}
+				cgroup, cgroupsPath = class+"/"+slice+"/cri-containerd-"+id+".scope", slice+":cri-containerd:"+id
+			}
+			if got, gotPath := ContainerCgroupPath(d, r.pod, id), CgroupsPath(d, r.pod, id); got != cgroup || gotPath != cgroupsPath {
+				t.Errorf("%s row %d:\ncgroup      %s\ncgroupsPath %s\nwant\ncgroup      %s\ncgroupsPath %s", d, i, got, gotPath, cgroup, cgroupsPath)
+			}
 		}
 	}
 	small := &lab{o: LabOptions{Pods: examplePods(t), NodeMemory: 200 << 20}, res: &LabResult{NodeCPUs: 2}}
@@ -143,6 +183,12 @@ func TestLabOwnerGone(t *testing.T) {
 		LabPrefix + "999999999":         true,
 		LabPrefix + "0-ab12":            false,
 		"other-" + LabPrefix + "1-ab12": false,
+		// The systemd driver's lab slice, and the slices in it.
+		fmt.Sprintf("miniruntime_qoslab_%d_abcd.slice", os.Getpid()): false,
+		"miniruntime_qoslab_999999999_ab12.slice":                    true,
+		"miniruntime_qoslab_999999999_ab12-kubepods.slice":           true,
+		"miniruntime_qoslab_999999999_ab12":                          false, // not a slice
+		"miniruntime_qoslab_x_ab12.slice":                            false,
 	} {
 		if got := LabOwnerGone(name); got != want {
 			t.Errorf("%s: %t, want %t", name, got, want)

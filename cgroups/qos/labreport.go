@@ -17,8 +17,12 @@ import (
 // verdict.
 func WriteLabTable(w io.Writer, res *LabResult) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "QoS lab: %s (%s); node %d CPUs, %s of memory; CPU phase %gs, memory phase up to %gs\n\n",
-		res.Mode, modeWords(res.Mode), res.NodeCPUs, human(res.NodeMemory), res.CPUSeconds, res.MemorySeconds)
+	driver := res.Driver
+	if driver == "" {
+		driver = Cgroupfs
+	}
+	fmt.Fprintf(&b, "QoS lab: %s (%s); %s driver, under %s; node %d CPUs, %s of memory; CPU phase %gs, memory phase up to %gs\n\n",
+		res.Mode, modeWords(res.Mode), driver, res.CgroupRoot, res.NodeCPUs, human(res.NodeMemory), res.CPUSeconds, res.MemorySeconds)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "POD/CONTAINER\tCLASS\tCPU.SHARES\tCPU.MAX\tCPU SHARE\tCPUS\tTHROTTLED\tMEMORY.MAX\tOOM_SCORE_ADJ\tMEMORY PHASE\tPEAK\tOOM KILLS")
 	for _, r := range res.Rows {
@@ -128,7 +132,7 @@ func (l *lab) verdict() {
 	}
 	first := died[0]
 	*v = append(*v, fmt.Sprintf("Memory pressure: %s (%s/%s) was OOM-killed first, %.2fs in. When %s ran out, the kernel killed the process with the highest badness = its memory + oom_score_adj/1000 × %s: oom_score_adj %d adds %s.",
-		first.Class, first.Pod, first.Container, first.FirstOOM.Seconds(), l.root+KubepodsRoot, limit, first.OOMScoreAdj, signedBytes(int64(first.OOMScoreAdj)*l.o.NodeMemory/1000)))
+		first.Class, first.Pod, first.Container, first.FirstOOM.Seconds(), l.kubepods(), limit, first.OOMScoreAdj, signedBytes(int64(first.OOMScoreAdj)*l.o.NodeMemory/1000)))
 	for _, r := range l.rows {
 		if r.Class != Guaranteed {
 			continue

@@ -344,7 +344,15 @@ func Validate(p *Pod) error {
 	if err := check(p.Spec.InitContainers, "initContainers"); err != nil {
 		return err
 	}
-	return check(p.Spec.Containers, "containers")
+	if err := check(p.Spec.Containers, "containers"); err != nil {
+		return err
+	}
+	if p.Metadata.UID != "" {
+		if err := validUID(p.Metadata.UID); err != nil {
+			return fieldErr("metadata.uid", "%v", err)
+		}
+	}
+	return nil
 }
 
 // FlagValues are requests and limits given on the command line for a

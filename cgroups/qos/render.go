@@ -21,7 +21,12 @@ func WriteTable(w io.Writer, r *Report) error {
 		b.WriteString(" (made up: the manifest has no metadata.uid)")
 	}
 	fmt.Fprintf(&b, "\nQoS class: %s\n", r.Class)
-	fmt.Fprintf(&b, "Node: %s CPU, %s memory (%d bytes: the capacity in oom_score_adj, the allocatable in memory.high)\n\n", r.Node.CPU, human(r.Node.MemoryBytes), r.Node.MemoryBytes)
+	fmt.Fprintf(&b, "Node: %s CPU, %s memory (%d bytes: the capacity in oom_score_adj, the allocatable in memory.high)\n", r.Node.CPU, human(r.Node.MemoryBytes), r.Node.MemoryBytes)
+	fmt.Fprintf(&b, "Cgroup driver: %s", r.Driver)
+	if r.DriverReason != "" {
+		fmt.Fprintf(&b, " (%s)", r.DriverReason)
+	}
+	b.WriteString("\n\n")
 
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "CGROUP\tREQUESTS\tLIMITS\tCPU.SHARES\tCPU.WEIGHT\tQUADRATIC/LINEAR\tCPU.MAX\tMEMORY.MAX\tMEMORY.MIN†\tMEMORY.HIGH†\tOOM_SCORE_ADJ")
@@ -48,15 +53,8 @@ CPU.MAX is "quota period" in µs: limit·100000/1000 per 100 ms period (at least
   not written when the request equals the limit.
 OOM_SCORE_ADJ: Guaranteed −997, BestEffort 1000, Burstable 1000 − 1000·memory request/node memory
   kept within [3, 999].
-
-Cgroups (kubelet cgroupfs driver; under /sys/fs/cgroup on v2, /sys/fs/cgroup/<controller> on v1):
 `)
-	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "  pod\t%s\n", r.Cgroup.Path)
-	for _, c := range r.Containers {
-		fmt.Fprintf(tw, "  %s\t%s\n", label(c), c.Cgroup.Path)
-	}
-	if err := tw.Flush(); err != nil {
+	if err := writePaths(&b, r); err != nil {
 		return err
 	}
 	if len(r.Notes) > 0 {
@@ -67,6 +65,57 @@ Cgroups (kubelet cgroupfs driver; under /sys/fs/cgroup on v2, /sys/fs/cgroup/<co
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// writePaths prints where the cgroups are with the report's driver, the
+// systemd units and their properties (systemd), and the cgroupsPath the
+// runtime receives with each driver.
+func writePaths(b *strings.Builder, r *Report) error {
+	d := r.Driver
+	fmt.Fprintf(b, "\nCgroups with the %s driver (under /sys/fs/cgroup on v2, /sys/fs/cgroup/<controller> on v1):\n", d)
+	tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "  pod\t%s\n", r.Drivers.Of(d).Path)
+	for _, c := range r.Containers {
+		fmt.Fprintf(tw, "  %s\t%s\n", label(c), c.Drivers.Of(d).Path)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if d == Systemd {
+		b.WriteString(`
+systemd units: the kubelet starts the pod's slice, the runtime each container's scope, with these
+  properties (cgroup v2 names; v1 takes CPUShares= and MemoryLimit=), and systemd writes the files.
+  A dash in a slice's name is a level (kubepods-burstable.slice is in kubepods.slice), so the
+  kubelet writes the dashes of the pod uid as underscores:
+`)
+		tw = tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
+		fmt.Fprintf(tw, "  pod\t%s\t%s\n", r.Drivers.Systemd.Unit, strings.Join(r.Drivers.Systemd.Properties, " "))
+		for _, c := range r.Containers {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", label(c), c.Drivers.Systemd.Unit, strings.Join(c.Drivers.Systemd.Properties, " "))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	b.WriteString("\nlinux.cgroupsPath the runtime receives from containerd's CRI plugin, with each driver:\n")
+	other := Cgroupfs
+	if d == Cgroupfs {
+		other = Systemd
+	}
+	tw = tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
+	for _, c := range r.Containers {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", label(c), d, c.Drivers.Of(d).CgroupsPath, driverRun(d))
+		fmt.Fprintf(tw, "  \t%s\t%s\t%s\n", other, c.Drivers.Of(other).CgroupsPath, driverRun(other))
+	}
+	return tw.Flush()
+}
+
+// driverRun says how a runtime is run for the driver's cgroupsPath.
+func driverRun(d Driver) string {
+	if d == Systemd {
+		return "(the runtime runs with --systemd-cgroup)"
+	}
+	return "(the runtime runs without --systemd-cgroup)"
 }
 
 func label(c ContainerReport) string {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/miniruntime/miniruntime/cgroups"
@@ -26,20 +27,23 @@ type qosFlags struct {
 	nodeMemory, nodeCPU  string
 	format               string
 	writeBundle, contain string
+	driver               string
 }
 
 func qosCmd() *cobra.Command {
 	var o qosFlags
 	c := &cobra.Command{
-		Use:   "qos [-f POD.yaml | --cpu-request Q --cpu-limit Q --memory-request Q --memory-limit Q] [--format table|json] [--write-bundle DIR [--container NAME]]",
+		Use:   "qos [-f POD.yaml | --cpu-request Q --cpu-limit Q --memory-request Q --memory-limit Q] [--cgroup-driver systemd|cgroupfs] [--format table|json] [--write-bundle DIR [--container NAME]]",
 		Short: "Show a pod's Kubernetes QoS class and the cgroup values the kubelet writes for it",
 		Long: `qos reads a Pod manifest (YAML or JSON; -f - for stdin), or the requests and
 limits of one container given as flags, and prints its QoS class and, for the
 pod's cgroup and each container's, what the kubelet writes on cgroup v2:
 cpu.weight (by the current quadratic and the older linear conversion),
-cpu.max, memory.max, MemoryQoS's memory.min and memory.high, oom_score_adj and
-the cgroup path under kubepods. With --write-bundle it writes a container's
-values into a bundle's config.json, to run it and read the kernel's files.
+cpu.max, memory.max, MemoryQoS's memory.min and memory.high, oom_score_adj,
+the cgroup paths under kubepods and the linux.cgroupsPath the runtime gets,
+for the kubelet's cgroup driver (--cgroup-driver; by default the one this
+host's kubelet would use). With --write-bundle it writes a container's values
+into a bundle's config.json, to run it and read the kernel's files.
 
 "qos lab" runs a Guaranteed, a Burstable and a BestEffort pod side by side
 under CPU contention and memory pressure. See docs/qos.md.`,
@@ -57,13 +61,31 @@ under CPU contention and memory pressure. See docs/qos.md.`,
 	f.StringVar(&o.format, "format", "table", "output format: table or json")
 	f.StringVar(&o.writeBundle, "write-bundle", "", "write the container's values into DIR/config.json")
 	f.StringVar(&o.contain, "container", "", "with --write-bundle: the container to take (default: the first regular one)")
+	f.StringVar(&o.driver, "cgroup-driver", "", driverUsage)
 	c.AddCommand(qosLabCmd())
 	return c
+}
+
+const driverUsage = "the kubelet's cgroup driver, systemd or cgroupfs (default: the cgroupDriver of " + qos.DefaultKubeletConfig +
+	"; without it systemd where systemd is PID 1, else cgroupfs)"
+
+// cgroupDriver is the --cgroup-driver flag's driver, or the one this
+// host's kubelet would use, and why.
+func cgroupDriver(flag string) (qos.Driver, string, error) {
+	if flag != "" {
+		d, err := qos.ParseDriver(flag)
+		return d, "--cgroup-driver " + flag, err
+	}
+	return qos.DetectDriver(qos.DriverHost{})
 }
 
 func (o *qosFlags) run() error {
 	if o.format != "table" && o.format != "json" {
 		return fmt.Errorf("--format: %q is not table or json", o.format)
+	}
+	driver, reason, err := cgroupDriver(o.driver)
+	if err != nil {
+		return err
 	}
 	if o.contain != "" && o.writeBundle == "" {
 		return errors.New("--container: only with --write-bundle")
@@ -80,6 +102,7 @@ func (o *qosFlags) run() error {
 	if err != nil {
 		return err
 	}
+	rep.UseDriver(driver, reason)
 	// Check the bundle before printing anything, so that a failure is one
 	// line.
 	var b *bundleEdit
@@ -160,11 +183,12 @@ func (o *qosFlags) node() (qos.Node, error) {
 
 // bundleEdit is a bundle's config.json with a container's values applied.
 type bundleEdit struct {
-	path  string
-	spec  specs.Spec
-	c     *qos.ContainerReport
-	mode  cgroups.Mode
-	lines []string
+	path   string
+	spec   specs.Spec
+	c      *qos.ContainerReport
+	mode   cgroups.Mode
+	driver qos.Driver
+	lines  []string
 }
 
 // openBundle reads DIR/config.json and applies the container's values in
@@ -174,7 +198,7 @@ func openBundle(dir string, rep *qos.Report, name string) (*bundleEdit, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &bundleEdit{path: filepath.Join(dir, "config.json"), c: c}
+	b := &bundleEdit{path: filepath.Join(dir, "config.json"), c: c, driver: rep.Driver}
 	raw, err := os.ReadFile(b.path)
 	if err != nil {
 		return nil, fmt.Errorf("--write-bundle: %w", err)
@@ -200,15 +224,28 @@ func (b *bundleEdit) write(out io.Writer) error {
 	if err := os.WriteFile(b.path, append(data, '\n'), 0o644); err != nil {
 		return fmt.Errorf("--write-bundle: %w", err)
 	}
-	fmt.Fprintf(out, "\nWrote container %s's values into %s (host cgroups: %s):\n", b.c.Name, b.path, b.mode)
+	fmt.Fprintf(out, "\nWrote container %s's values into %s (host cgroups: %s; cgroup driver: %s):\n", b.c.Name, b.path, b.mode, b.driver)
 	for _, l := range b.lines {
 		fmt.Fprintln(out, "  "+l)
+	}
+	if b.driver == qos.Systemd {
+		fmt.Fprintf(out, `
+The cgroupsPath is the systemd driver's "slice:prefix:name": run the bundle with
+  miniruntime --systemd-cgroup run -b %s <id>     (runc: runc --systemd-cgroup run)
+The runtime then asks systemd for the scope unit %s in the slice
+%s (systemd makes the slices it lies in).
+Without --systemd-cgroup the runtime takes it for a relative cgroupfs path: a cgroup by that
+odd name under the runtime's own, outside the pod's slice and its limits.
+`, filepath.Dir(b.path), b.c.Drivers.Systemd.Unit, strings.SplitN(b.c.CgroupsPath, ":", 2)[0])
+		if !cgroups.SystemdRunning() {
+			fmt.Fprintf(out, "systemd is not running on this host (no %s): --systemd-cgroup fails here; take --cgroup-driver cgroupfs to run it on this host.\n", qos.DefaultSystemdDir)
+		}
 	}
 	return nil
 }
 
 type labFlags struct {
-	dir                 string
+	dir, driver         string
 	cpuSeconds, memSecs float64
 	interval            time.Duration
 	csv, nodeMemory     string
@@ -217,7 +254,7 @@ type labFlags struct {
 func qosLabCmd() *cobra.Command {
 	var o labFlags
 	c := &cobra.Command{
-		Use:   "lab [--dir examples/qos] [--cpu-seconds 4] [--memory-seconds 6] [--interval 250ms] [--csv FILE]",
+		Use:   "lab [--dir examples/qos] [--cgroup-driver systemd|cgroupfs] [--cpu-seconds 4] [--memory-seconds 6] [--interval 250ms] [--csv FILE]",
 		Short: "Run a Guaranteed, a Burstable and a BestEffort pod under CPU contention, then memory pressure",
 		Long: `lab runs one busybox container for each container of the pods in --dir, in a
 kubepods cgroup tree of its own built as the kubelet builds it. First every
@@ -225,8 +262,11 @@ container runs two busy loops (CPU contention); then the containers with a
 memory limit hold some memory while the others allocate until the kernel's OOM
 killer has to choose a victim under the lab's memory limit (--node-memory).
 It reports each container's CPU share, throttling, peak memory and OOM kills,
-and which class died first and why. It needs root and removes everything it
-made (containers, cgroups, temporary files) on every exit path.`,
+and which class died first and why. With the systemd cgroup driver the tree is
+made of transient systemd slice units (under a slice of the lab's own) and the
+containers run with --systemd-cgroup, as scopes in them; that needs systemd
+as PID 1. It needs root and removes everything it made (containers, cgroups
+or units, temporary files) on every exit path.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return o.run() },
 	}
@@ -237,10 +277,18 @@ made (containers, cgroups, temporary files) on every exit path.`,
 	f.DurationVar(&o.interval, "interval", 250*time.Millisecond, "how often the cgroups are sampled")
 	f.StringVar(&o.csv, "csv", "", "also write the results as CSV to this file")
 	f.StringVar(&o.nodeMemory, "node-memory", "384Mi", "the lab node's memory: the memory limit of the lab's kubepods cgroup")
+	f.StringVar(&o.driver, "cgroup-driver", "", driverUsage)
 	return c
 }
 
 func (o *labFlags) run() error {
+	driver, reason, err := cgroupDriver(o.driver)
+	if err != nil {
+		return err
+	}
+	if driver == qos.Systemd && !cgroups.SystemdRunning() {
+		return qos.ErrNoSystemd
+	}
 	for _, d := range []struct {
 		name string
 		v    float64
@@ -302,8 +350,9 @@ func (o *labFlags) run() error {
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, cpu+memTime+2*time.Minute)
 	defer cancel()
+	fmt.Fprintf(os.Stderr, "qos lab: cgroup driver %s: %s\n", driver, reason)
 	res, err := qos.RunLab(ctx, qos.LabOptions{
-		Pods: pods, CPUTime: cpu, MemoryTime: memTime, Interval: o.interval,
+		Pods: pods, CPUTime: cpu, MemoryTime: memTime, Interval: o.interval, Driver: driver,
 		NodeMemory: mem.Value(), Recorder: g.recorder("qos"), Progress: os.Stderr, Create: st.create,
 	})
 	if err != nil {
@@ -356,7 +405,7 @@ func (s *labStarter) create(lc qos.LabContainer) (*qos.LabHandle, error) {
 	}
 	defer null.Close()
 	rec := g.recorder("qos")
-	o := runtime.CreateOptions{Root: s.state, ID: lc.ID, Bundle: bundle}
+	o := runtime.CreateOptions{Root: s.state, ID: lc.ID, Bundle: bundle, SystemdCgroup: lc.SystemdCgroup}
 	o.Stdin, o.Stdout, o.Stderr, o.Trace = null, null, null, rec
 	c, proc, err := runtime.Create(o)
 	if err != nil {

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -35,7 +37,7 @@ func qosRun(t *testing.T, stdin string, args ...string) result {
 }
 
 func TestQosTable(t *testing.T) {
-	r := qosRun(t, "", "qos", "-f", filepath.Join(qosExamples, "burstable.yaml"), "--node-memory", "384Mi", "--node-cpu", "2")
+	r := qosRun(t, "", "qos", "-f", filepath.Join(qosExamples, "burstable.yaml"), "--node-memory", "384Mi", "--node-cpu", "2", "--cgroup-driver", "cgroupfs")
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
@@ -83,7 +85,7 @@ type qosJSON struct {
 
 func TestQosJSON(t *testing.T) {
 	r := qosRun(t, "", "qos", "--cpu-request", "250m", "--cpu-limit", "500m", "--memory-request", "64Mi",
-		"--memory-limit", "128Mi", "--node-memory", "8Gi", "--node-cpu", "4", "--format", "json")
+		"--memory-limit", "128Mi", "--node-memory", "8Gi", "--node-cpu", "4", "--cgroup-driver", "cgroupfs", "--format", "json")
 	if r.code != 0 {
 		t.Fatalf("exit %d: %s", r.code, r.stderr)
 	}
@@ -104,7 +106,7 @@ func TestQosJSON(t *testing.T) {
 	// The same pod from standard input, as JSON.
 	pod := `{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {"containers": [{"name": "main",
 	  "resources": {"requests": {"cpu": "250m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "128Mi"}}}]}}`
-	r = qosRun(t, pod, "qos", "-f", "-", "--node-memory", "8Gi", "--format", "json")
+	r = qosRun(t, pod, "qos", "-f", "-", "--node-memory", "8Gi", "--cgroup-driver", "cgroupfs", "--format", "json")
 	var q2 qosJSON
 	if err := json.Unmarshal([]byte(r.stdout), &q2); err != nil || r.code != 0 {
 		t.Fatalf("stdin: exit %d %v: %s", r.code, err, r.stderr)
@@ -159,6 +161,8 @@ func TestQosBadInput(t *testing.T) {
 		{"stray argument", []string{"qos", "pod.yaml"}, "", "miniruntime qos: unknown command"},
 		{"lab without pods", []string{"qos", "lab", "--dir", dir + "/none"}, "", "--dir: open " + dir + "/none: no such file or directory"},
 		{"lab bad interval", []string{"qos", "lab", "--interval", "1ms"}, "", "--interval: 1ms is not between 10ms and 10s"},
+		{"unknown driver", []string{"qos", "--cgroup-driver", "systemdd"}, "", `miniruntime qos: --cgroup-driver: "systemdd" is not systemd or cgroupfs`},
+		{"lab unknown driver", []string{"qos", "lab", "--cgroup-driver", "Systemd"}, "", `miniruntime qos lab: --cgroup-driver: "Systemd" is not systemd or cgroupfs`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := qosRun(t, tc.stdin, tc.args...)
@@ -170,6 +174,129 @@ func TestQosBadInput(t *testing.T) {
 				t.Errorf("stdout %q", r.stdout)
 			}
 		})
+	}
+}
+
+// The systemd driver's names beside the cgroupfs ones, in the table and
+// the JSON; the default says which driver it took and why.
+func TestQosCgroupDriver(t *testing.T) {
+	const uid, uidSD = "6f1c2a3e-0000-4000-8000-00000000000b", "6f1c2a3e_0000_4000_8000_00000000000b"
+	const slice = "kubepods-burstable-pod" + uidSD + ".slice"
+	const podDir = "/kubepods.slice/kubepods-burstable.slice/" + slice
+	burstable := filepath.Join(qosExamples, "burstable.yaml")
+	r := qosRun(t, "", "qos", "-f", burstable, "--node-memory", "384Mi", "--cgroup-driver", "systemd")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	for _, want := range []string{
+		"Cgroup driver: systemd (--cgroup-driver systemd)\n",
+		"Cgroups with the systemd driver",
+		"  pod  " + podDir + "\n",
+		"  app  " + podDir + "/cri-containerd-",
+		"  pod  " + slice + " ",
+		"CPUWeight=20 CPUQuota=200% MemoryMax=268435456\n",
+		"  app  systemd   " + slice + ":cri-containerd:",
+		"       cgroupfs  /kubepods/burstable/pod" + uid + "/",
+		"(the runtime runs with --systemd-cgroup)",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("systemd table lacks %q:\n%s", want, r.stdout)
+		}
+	}
+
+	r = qosRun(t, "", "qos", "-f", burstable, "--node-memory", "384Mi", "--cgroup-driver", "systemd", "--format", "json")
+	var q struct {
+		Driver     string `json:"cgroupDriver"`
+		Cgroup     struct{ Path string }
+		Containers []struct {
+			ID          string `json:"id"`
+			CgroupsPath string `json:"cgroupsPath"`
+			Drivers     struct {
+				Cgroupfs, Systemd struct {
+					Path, CgroupsPath, Unit string
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &q); err != nil || r.code != 0 {
+		t.Fatalf("json: exit %d %v: %s %s", r.code, err, r.stderr, r.stdout)
+	}
+	c := q.Containers[0]
+	if q.Driver != "systemd" || q.Cgroup.Path != podDir || c.CgroupsPath != slice+":cri-containerd:"+c.ID ||
+		c.Drivers.Systemd.Path != podDir+"/cri-containerd-"+c.ID+".scope" || c.Drivers.Systemd.Unit != "cri-containerd-"+c.ID+".scope" ||
+		c.Drivers.Cgroupfs.CgroupsPath != "/kubepods/burstable/pod"+uid+"/"+c.ID {
+		t.Errorf("json %s", r.stdout)
+	}
+
+	// The default: the kubelet's configuration, else whether systemd is
+	// PID 1.
+	r = qosRun(t, "", "qos", "-f", burstable, "--node-memory", "384Mi")
+	_, kubelet := os.Stat("/var/lib/kubelet/config.yaml")
+	_, systemd := os.Stat("/run/systemd/system")
+	if r.code != 0 || !strings.Contains(r.stdout, "Cgroup driver: ") {
+		t.Errorf("default: exit %d %s\n%s", r.code, r.stderr, r.stdout)
+	}
+	if kubelet != nil && systemd != nil && !strings.Contains(r.stdout, "Cgroup driver: cgroupfs (no kubelet configuration at /var/lib/kubelet/config.yaml, and systemd is not PID 1") {
+		t.Errorf("default on a host without kubelet and systemd:\n%s", r.stdout)
+	}
+}
+
+// With systemd the bundle gets "slice:prefix:name" and the output says how
+// to run it.
+func TestQosWriteBundleSystemd(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"ociVersion": "1.0.2", "process": {"args": ["sh"], "cwd": "/"}, "root": {"path": "rootfs"}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := qosRun(t, "", "qos", "-f", filepath.Join(qosExamples, "guaranteed.yaml"), "--cgroup-driver", "systemd", "--write-bundle", dir)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec struct {
+		Linux struct {
+			CgroupsPath string `json:"cgroupsPath"`
+		} `json:"linux"`
+	}
+	if err := json.Unmarshal(raw, &spec); err != nil {
+		t.Fatal(err)
+	}
+	const slice = "kubepods-pod6f1c2a3e_0000_4000_8000_00000000000a.slice"
+	if !strings.HasPrefix(spec.Linux.CgroupsPath, slice+":cri-containerd:") {
+		t.Errorf("cgroupsPath %q", spec.Linux.CgroupsPath)
+	}
+	for _, want := range []string{
+		"cgroup driver: systemd):\n",
+		"linux.cgroupsPath                        " + slice + ":cri-containerd:",
+		"miniruntime --systemd-cgroup run -b " + dir + " <id>",
+		"in the slice\n" + slice + " ",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if _, err := os.Stat("/run/systemd/system"); err != nil && !strings.Contains(r.stdout, "systemd is not running on this host") {
+		t.Errorf("no word that --systemd-cgroup fails here:\n%s", r.stdout)
+	}
+}
+
+// Without systemd the lab's systemd driver fails with one line, before it
+// makes anything.
+func TestQosLabSystemdNeedsSystemd(t *testing.T) {
+	if fi, err := os.Stat("/run/systemd/system"); err == nil && fi.IsDir() {
+		t.Skip("systemd runs here")
+	}
+	before := labLeftovers()
+	r := qosRun(t, "", "qos", "lab", "--dir", qosExamples, "--cgroup-driver", "systemd")
+	want := "miniruntime qos lab: --cgroup-driver systemd: systemd is not running on this host (no /run/systemd/system), and the lab's cgroups would be systemd slice units; use --cgroup-driver cgroupfs\n"
+	if r.code != 1 || r.stderr != want || r.stdout != "" {
+		t.Errorf("exit %d, stdout %q, stderr %q; want exit 1 and %q", r.code, r.stdout, r.stderr, want)
+	}
+	if after := labLeftovers(); after != before {
+		t.Errorf("left behind: %q (before: %q)", after, before)
 	}
 }
 
@@ -188,7 +315,7 @@ else
 fi`}
 	e.writeSpec()
 	out := e.ok("qos", "--cpu-request", "250m", "--cpu-limit", "500m", "--memory-request", "64Mi", "--memory-limit", "128Mi",
-		"--node-memory", "8Gi", "--write-bundle", e.bundle)
+		"--node-memory", "8Gi", "--cgroup-driver", "cgroupfs", "--write-bundle", e.bundle)
 	if !strings.Contains(out, "process.oomScoreAdj                      993") {
 		t.Errorf("qos output:\n%s", out)
 	}
@@ -312,12 +439,107 @@ func TestQosLab(t *testing.T) {
 	}
 }
 
+// The lab with the systemd driver, where systemd is PID 1 (the QEMU guest
+// of scripts/vm-test.sh --systemd): its tree is slice units with the
+// kubelet's properties, its containers are scopes in them, nothing stays
+// listed afterwards, and a lab killed halfway is stopped by the next one.
+func TestQosLabSystemd(t *testing.T) {
+	needRoot(t)
+	if fi, err := os.Stat("/run/systemd/system"); err != nil || !fi.IsDir() {
+		t.Skip("needs systemd as PID 1: run in scripts/vm-test.sh --systemd")
+	}
+	if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err != nil {
+		t.Skip("checks cgroup v2 properties; this host is not pure cgroup v2")
+	}
+	if testing.Short() {
+		t.Skip("runs containers for several seconds")
+	}
+	before := labLeftovers()
+	// TestQosLab checks the lesson (which class is OOM-killed); this one
+	// the systemd units, so its memory phase is short.
+	r := qosRun(t, "", "--trace", "qos", "lab", "--cgroup-driver", "systemd", "--dir", qosExamples, "--cpu-seconds", "1", "--memory-seconds", "3", "--interval", "100ms")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s\n%s", r.code, r.stderr, r.stdout)
+	}
+	t.Logf("%s", r.stdout)
+	lab := regexp.MustCompile(`lab cgroup /(miniruntime_qoslab_[0-9]+_[0-9a-f]+)\.slice;`).FindStringSubmatch(r.stderr)
+	if lab == nil {
+		t.Fatalf("no lab slice named:\n%s", r.stderr)
+	}
+	// 2 CPUs: 2048 shares, linear weight 79; the node's 384Mi. The
+	// Guaranteed pod: 1024 shares (39), 1 CPU (100%), 128Mi.
+	for _, want := range []string{
+		"start slice unit " + lab[1] + ".slice ",
+		"start slice unit " + lab[1] + "-kubepods.slice $ systemctl set-property --runtime " + lab[1] + "-kubepods.slice",
+		"MemoryMax=402653184 CPUWeight=79 ",
+		"start slice unit " + lab[1] + "-kubepods-burstable.slice ",
+		"start slice unit " + lab[1] + "-kubepods-besteffort.slice ",
+		"start slice unit " + lab[1] + "-kubepods-pod6f1c2a3e_0000_4000_8000_00000000000a.slice ",
+		"MemoryMax=134217728 CPUQuotaPeriodSec=100000us CPUQuota=100% CPUWeight=39 ",
+		"start scope unit cri-containerd-qoslab-",
+		"--slice=" + lab[1] + "-kubepods-besteffort-pod6f1c2a3e_0000_4000_8000_00000000000c.slice",
+		"stop unit " + lab[1] + ".slice",
+	} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("trace lacks %q", want)
+		}
+	}
+	if !strings.Contains(r.stdout, "systemd driver, under /"+lab[1]+".slice") || strings.Count(r.stdout, "/app ") != 3 {
+		t.Errorf("lab:\n%s", r.stdout)
+	}
+	units := func() string {
+		out, _ := exec.Command("systemctl", "list-units", "--all", "--plain", "--no-legend", "miniruntime_qoslab_*", "cri-containerd-qoslab-*").Output()
+		return strings.TrimSpace(string(out))
+	}
+	if u := units(); u != "" {
+		t.Errorf("units left:\n%s", u)
+	}
+	if after := labLeftovers(); after != before {
+		t.Errorf("left behind: %q (before: %q)", after, before)
+	}
+
+	// A lab killed in its CPU phase leaves its slice and scopes running;
+	// the next lab stops them.
+	killed := exec.Command(binary, "qos", "lab", "--cgroup-driver", "systemd", "--dir", qosExamples, "--cpu-seconds", "60")
+	if err := killed.Start(); err != nil {
+		t.Fatal(err)
+	}
+	scopes := fmt.Sprintf("cri-containerd-qoslab-%d-*", killed.Process.Pid)
+	for i := 0; ; i++ {
+		out, _ := exec.Command("systemctl", "list-units", "--plain", "--no-legend", "--state=running", scopes).Output()
+		if strings.Count(string(out), ".scope") == 3 {
+			break
+		}
+		if i == 600 {
+			killed.Process.Kill()
+			killed.Wait()
+			t.Fatalf("the lab to kill did not start its 3 containers: %s", units())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	killed.Process.Kill()
+	killed.Wait()
+	r = qosRun(t, "", "qos", "lab", "--cgroup-driver", "systemd", "--dir", qosExamples, "--cpu-seconds", "0.5", "--memory-seconds", "1", "--interval", "100ms")
+	want := fmt.Sprintf("qos lab: removed /miniruntime_qoslab_%d_", killed.Process.Pid)
+	if r.code != 0 || !strings.Contains(r.stderr, want) {
+		t.Errorf("exit %d; stderr lacks %q:\n%s", r.code, want, r.stderr)
+	}
+	if u := units(); u != "" {
+		t.Errorf("units left after the sweep:\n%s", u)
+	}
+	if after := labLeftovers(); after != before {
+		t.Errorf("left behind after the sweep: %q (before: %q)", after, before)
+	}
+}
+
 // labLeftovers lists what a lab could leave: its cgroups, temp dirs and
 // processes.
 func labLeftovers() string {
 	var out []string
 	for _, h := range cgroupHierarchies() {
 		m, _ := filepath.Glob(filepath.Join(h, "miniruntime-qoslab-*"))
+		out = append(out, m...)
+		m, _ = filepath.Glob(filepath.Join(h, "miniruntime_qoslab_*")) // the systemd driver's slice
 		out = append(out, m...)
 	}
 	m, _ := filepath.Glob(filepath.Join(os.TempDir(), "miniruntime-qoslab-*"))
