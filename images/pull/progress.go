@@ -1,10 +1,8 @@
 package pull
 
 import (
-	"crypto/tls"
 	"fmt"
 	"io"
-	"net/http"
 	"sync"
 	"sync/atomic"
 
@@ -101,12 +99,4 @@ func (ln *line) Done(note string, err error) {
 	if err == nil {
 		ln.l.printf("pull: %s: %s\n", ln.what, note)
 	}
-}
-
-// insecureTransport is for --insecure registries: plain HTTP is allowed by
-// name.Insecure, and a certificate is not verified.
-func insecureTransport() http.RoundTripper {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
-	return t
 }

@@ -253,6 +253,8 @@ func resolve(ctx context.Context, r images.Ref, plat v1.Platform, o Options) (*s
 	}
 	if o.Insecure {
 		ropts = append(ropts, remote.WithTransport(insecureTransport()))
+	} else {
+		ropts = append(ropts, remote.WithTransport(localPlainHTTP()))
 	}
 	shell := []string{"skopeo", "inspect", "--raw"}
 	if o.Insecure || ref.Context().Scheme() == "http" {
