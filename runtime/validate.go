@@ -3,8 +3,10 @@ package runtime
 import (
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/miniruntime/miniruntime/cgroups"
@@ -50,12 +52,46 @@ func Validate(b *Bundle) error {
 	if s.Domainname != "" && !hasNamespace(s, specs.UTSNamespace) {
 		return fieldErr("domainname", "cannot be set without a uts namespace")
 	}
+	// sethostname and setdomainname take at most 64 bytes (the kernel's
+	// __NEW_UTS_LEN) and fail later, in the init, with a bare EINVAL. A
+	// newline or any other byte is taken as it is, as runc takes it.
+	for _, u := range []struct{ field, v string }{{"hostname", s.Hostname}, {"domainname", s.Domainname}} {
+		if len(u.v) > maxUTSName {
+			return fieldErr(u.field, "%d bytes; the kernel takes at most %d", len(u.v), maxUTSName)
+		}
+		if err := noNUL(u.field, u.v); err != nil {
+			return err
+		}
+	}
+	for k := range s.Annotations {
+		// Annotations never reach the kernel: a NUL or newline in a value
+		// is kept, as runc keeps it, but an empty key names nothing.
+		if k == "" {
+			return fieldErr("annotations", "an empty key")
+		}
+	}
+	return nil
+}
+
+// maxUTSName is the kernel's limit on a host or domain name, in bytes.
+const maxUTSName = 64
+
+// noNUL refuses a string that reaches a system call: Go (as runc's Go)
+// cannot pass a NUL byte in a path or name, and would fail with a bare
+// EINVAL long after create has made things.
+func noNUL(field, v string) error {
+	if strings.IndexByte(v, 0) >= 0 {
+		return fieldErr(field, "%q holds a NUL byte, which no system call can take", v)
+	}
 	return nil
 }
 
 func validateRoot(b *Bundle) error {
 	if b.Spec.Root == nil || b.Spec.Root.Path == "" {
 		return fieldErr("root.path", "missing")
+	}
+	if err := noNUL("root.path", b.Spec.Root.Path); err != nil {
+		return err
 	}
 	fi, err := os.Stat(b.Rootfs)
 	if err != nil {
@@ -80,6 +116,9 @@ func validateProcess(s *specs.Spec) error {
 	}
 	if p.Cwd == "" || !filepath.IsAbs(p.Cwd) {
 		return fieldErr("process.cwd", "%q is not an absolute path", p.Cwd)
+	}
+	if err := noNUL("process.cwd", p.Cwd); err != nil {
+		return err
 	}
 	for i, e := range p.Env {
 		if k, _, ok := strings.Cut(e, "="); !ok || k == "" {
@@ -121,6 +160,14 @@ func validateProcess(s *specs.Spec) error {
 		if rl.Soft > rl.Hard {
 			return fieldErr(f, "soft limit %d is above hard limit %d", rl.Soft, rl.Hard)
 		}
+		// setrlimit refuses a file limit above fs.nr_open with EPERM, even
+		// to root, and only in the init, after create made everything.
+		// Unlimited (2^64-1) is above it too.
+		if rl.Type == "RLIMIT_NOFILE" {
+			if max, ok := nrOpen(); ok && rl.Hard > max {
+				return fieldErr(f+".hard", "%d is above this kernel's fs.nr_open, %d", rl.Hard, max)
+			}
+		}
 	}
 	if err := validateCaps(p.Capabilities); err != nil {
 		return err
@@ -135,8 +182,8 @@ func validateProcess(s *specs.Spec) error {
 		return fieldErr("process.consoleSize", "set without process.terminal")
 	}
 	if p.Scheduler != nil {
-		if _, ok := schedPolicies[p.Scheduler.Policy]; !ok {
-			return fieldErr("process.scheduler.policy", "unknown policy %q", p.Scheduler.Policy)
+		if err := validateScheduler(p.Scheduler); err != nil {
+			return err
 		}
 	}
 	if p.IOPriority != nil {
@@ -159,6 +206,15 @@ func validateMounts(ms []specs.Mount) error {
 		if !filepath.IsAbs(m.Destination) {
 			return fieldErr(f+".destination", "%q is not an absolute path", m.Destination)
 		}
+		if err := noNUL(f+".destination", m.Destination); err != nil {
+			return err
+		}
+		if err := noNUL(f+".source", m.Source); err != nil {
+			return err
+		}
+		if err := noNUL(f+".type", m.Type); err != nil {
+			return err
+		}
 		bind := isBind(m)
 		if m.Type == "" && !bind {
 			return fieldErr(f+".type", "missing (only bind mounts may omit it)")
@@ -171,6 +227,9 @@ func validateMounts(ms []specs.Mount) error {
 		for j, o := range m.Options {
 			if o == "" {
 				return fieldErr(fmt.Sprintf("%s.options[%d]", f, j), "empty option")
+			}
+			if err := noNUL(fmt.Sprintf("%s.options[%d]", f, j), o); err != nil {
+				return err
 			}
 		}
 		if len(m.UIDMappings) > 0 != (len(m.GIDMappings) > 0) {
@@ -189,6 +248,19 @@ func validateHooks(h *specs.Hooks) error {
 			f := fmt.Sprintf("hooks.%s[%d]", set.name, i)
 			if !filepath.IsAbs(hk.Path) {
 				return fieldErr(f+".path", "%q is not an absolute path", hk.Path)
+			}
+			if err := noNUL(f+".path", hk.Path); err != nil {
+				return err
+			}
+			for j, a := range hk.Args {
+				if err := noNUL(fmt.Sprintf("%s.args[%d]", f, j), a); err != nil {
+					return err
+				}
+			}
+			for j, e := range hk.Env {
+				if err := noNUL(fmt.Sprintf("%s.env[%d]", f, j), e); err != nil {
+					return err
+				}
 			}
 			if hk.Timeout != nil && *hk.Timeout <= 0 {
 				return fieldErr(f+".timeout", "%d is not positive", *hk.Timeout)
@@ -228,6 +300,9 @@ func validateLinux(s *specs.Spec) error {
 			if !filepath.IsAbs(ns.Path) {
 				return fieldErr(f+".path", "%q is not an absolute path", ns.Path)
 			}
+			if err := noNUL(f+".path", ns.Path); err != nil {
+				return err
+			}
 			if err := checkNamespaceType(ns); err != nil {
 				return fieldErr(f+".path", "%v", err)
 			}
@@ -257,9 +332,14 @@ func validateLinux(s *specs.Spec) error {
 	if len(l.TimeOffsets) > 0 && !seen[specs.TimeNamespace] {
 		return fieldErr("linux.timeOffsets", "set without a time namespace")
 	}
-	for clock := range l.TimeOffsets {
-		if clock != "monotonic" && clock != "boottime" {
-			return fieldErr("linux.timeOffsets", "unknown clock %q (monotonic or boottime)", clock)
+	if len(l.TimeOffsets) > 0 && namespacePath(s, specs.TimeNamespace) != "" {
+		// Offsets can only be written before the first process enters a
+		// time namespace; runc refuses both together too.
+		return fieldErr("linux.timeOffsets", "set for a time namespace joined by path, whose clocks are already fixed")
+	}
+	for clock, off := range l.TimeOffsets {
+		if err := checkTimeOffset(clock, off); err != nil {
+			return err
 		}
 	}
 	switch l.RootfsPropagation {
@@ -271,16 +351,35 @@ func validateLinux(s *specs.Spec) error {
 		if !filepath.IsAbs(p) {
 			return fieldErr(fmt.Sprintf("linux.maskedPaths[%d]", i), "%q is not an absolute path", p)
 		}
+		if err := noNUL(fmt.Sprintf("linux.maskedPaths[%d]", i), p); err != nil {
+			return err
+		}
 	}
 	for i, p := range l.ReadonlyPaths {
 		if !filepath.IsAbs(p) {
 			return fieldErr(fmt.Sprintf("linux.readonlyPaths[%d]", i), "%q is not an absolute path", p)
+		}
+		if err := noNUL(fmt.Sprintf("linux.readonlyPaths[%d]", i), p); err != nil {
+			return err
 		}
 	}
 	for i, d := range l.Devices {
 		f := fmt.Sprintf("linux.devices[%d]", i)
 		if !filepath.IsAbs(d.Path) {
 			return fieldErr(f+".path", "%q is not an absolute path", d.Path)
+		}
+		if err := noNUL(f+".path", d.Path); err != nil {
+			return err
+		}
+		if d.UID != nil {
+			if err := checkID(f+".uid", *d.UID); err != nil {
+				return err
+			}
+		}
+		if d.GID != nil {
+			if err := checkID(f+".gid", *d.GID); err != nil {
+				return err
+			}
 		}
 		switch d.Type {
 		case "c", "u", "b", "p":
@@ -302,6 +401,17 @@ func validateLinux(s *specs.Spec) error {
 			return err
 		}
 	}
+	if l.Seccomp != nil {
+		// A system call has six arguments; libseccomp refuses a rule on
+		// a seventh only when the init loads the filter.
+		for i, sc := range l.Seccomp.Syscalls {
+			for j, a := range sc.Args {
+				if a.Index > 5 {
+					return fieldErr(fmt.Sprintf("linux.seccomp.syscalls[%d].args[%d].index", i, j), "%d is past the sixth argument (0-5)", a.Index)
+				}
+			}
+		}
+	}
 	if err := validateSeccomp(l.Seccomp); err != nil {
 		return err
 	}
@@ -310,6 +420,9 @@ func validateLinux(s *specs.Spec) error {
 	}
 	if strings.Contains(l.CgroupsPath, "..") {
 		return fieldErr("linux.cgroupsPath", "%q must not contain ..", l.CgroupsPath)
+	}
+	if strings.ContainsAny(l.CgroupsPath, "\x00\n") {
+		return fieldErr("linux.cgroupsPath", "%q holds a NUL byte or a newline, which no cgroup name can", l.CgroupsPath)
 	}
 	if err := validateLSM(&specs.Spec{Linux: l}); err != nil {
 		return err
@@ -381,31 +494,161 @@ func processWarnings(p *specs.Process) []string {
 }
 
 // validateSysctl refuses sysctls that would change the host rather than the
-// container: a namespaced sysctl is only safe inside its own namespace.
+// container: a namespaced sysctl is only safe inside its own namespace. The
+// rules are runc's, "/" separators included (net/ipv4/ip_forward).
 func validateSysctl(s *specs.Spec, key string) error {
 	f := fmt.Sprintf("linux.sysctl[%q]", key)
-	if key == "" || strings.Contains(key, "..") || strings.HasPrefix(key, "/") {
-		return fieldErr(f, "not a sysctl name")
+	name := sysctlDots(key)
+	if name == "" || strings.ContainsAny(name, "\x00\n/ ") || strings.HasPrefix(name, ".") ||
+		strings.HasSuffix(name, ".") || strings.Contains(name, "..") {
+		return fieldErr(f, "not a sysctl name (such as net.ipv4.ip_forward)")
+	}
+	if v := s.Linux.Sysctl[key]; strings.IndexByte(v, 0) >= 0 {
+		return fieldErr(f, "the value %q holds a NUL byte", v)
 	}
 	switch {
-	case strings.HasPrefix(key, "net."):
+	case strings.HasPrefix(name, "net."):
 		if !hasNamespace(s, specs.NetworkNamespace) {
 			return fieldErr(f, "needs a network namespace")
 		}
-	case strings.HasPrefix(key, "fs.mqueue.") || key == "kernel.msgmax" || key == "kernel.msgmnb" ||
-		key == "kernel.msgmni" || key == "kernel.sem" || key == "kernel.shmall" || key == "kernel.shmmax" ||
-		key == "kernel.shmmni" || key == "kernel.shm_rmid_forced":
+	case strings.HasPrefix(name, "fs.mqueue.") || name == "kernel.msgmax" || name == "kernel.msgmnb" ||
+		name == "kernel.msgmni" || name == "kernel.sem" || name == "kernel.shmall" || name == "kernel.shmmax" ||
+		name == "kernel.shmmni" || name == "kernel.shm_rmid_forced":
 		if !hasNamespace(s, specs.IPCNamespace) {
 			return fieldErr(f, "needs an ipc namespace")
 		}
-	case key == "kernel.hostname" || key == "kernel.domainname":
+	case name == "kernel.hostname":
+		// runc refuses it outright: the hostname field says the same
+		// thing, and the two would race.
+		return fieldErr(f, "conflicts with the hostname field; set that instead")
+	case name == "kernel.domainname":
 		if !hasNamespace(s, specs.UTSNamespace) {
 			return fieldErr(f, "needs a uts namespace")
+		}
+	case strings.HasPrefix(name, "user."):
+		// The user.max_* counts are per user namespace.
+		if !hasNamespace(s, specs.UserNamespace) {
+			return fieldErr(f, "needs a user namespace")
 		}
 	default:
 		return fieldErr(f, "not namespaced: it would change the host")
 	}
 	return nil
+}
+
+// sysctlDots turns a sysctl name written with "/" separators (as sysctl(8)
+// also reads them) into the dotted form, swapping dots and slashes as
+// runc does, so "net/ipv4/conf/eth0.100/rp_filter" is
+// "net.ipv4.conf.eth0/100.rp_filter". A name whose first separator is a
+// dot is already dotted.
+func sysctlDots(key string) string {
+	i := strings.IndexAny(key, "./")
+	if i < 0 || key[i] == '.' {
+		return key
+	}
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case '.':
+			return '/'
+		case '/':
+			return '.'
+		}
+		return r
+	}, key)
+}
+
+// validateScheduler checks process.scheduler as runc does, against
+// sched_setattr(2): a known policy, nice only in [-20, 19] for the normal
+// policies, a priority only for the real-time ones, and runtime, deadline
+// and period only for SCHED_DEADLINE.
+func validateScheduler(sc *specs.Scheduler) error {
+	const f = "process.scheduler"
+	if _, ok := schedPolicies[sc.Policy]; !ok {
+		return fieldErr(f+".policy", "unknown policy %q", sc.Policy)
+	}
+	if (sc.Policy == specs.SchedOther || sc.Policy == specs.SchedBatch) && (sc.Nice < -20 || sc.Nice > 19) {
+		return fieldErr(f+".nice", "%d is outside [-20, 19]", sc.Nice)
+	}
+	if sc.Priority != 0 && sc.Policy != specs.SchedFIFO && sc.Policy != specs.SchedRR {
+		return fieldErr(f+".priority", "only SCHED_FIFO and SCHED_RR take a priority, not %s", sc.Policy)
+	}
+	if sc.Priority < 0 || sc.Priority > 99 {
+		return fieldErr(f+".priority", "%d is outside [0, 99]", sc.Priority)
+	}
+	if sc.Policy != specs.SchedDeadline && (sc.Runtime != 0 || sc.Deadline != 0 || sc.Period != 0) {
+		return fieldErr(f, "runtime, deadline and period are for SCHED_DEADLINE only, not %s", sc.Policy)
+	}
+	for i, fl := range sc.Flags {
+		if _, ok := schedFlags[fl]; !ok {
+			return fieldErr(fmt.Sprintf("%s.flags[%d]", f, i), "unknown flag %q", fl)
+		}
+	}
+	return nil
+}
+
+// ktimeSecMax is the kernel's KTIME_SEC_MAX: the seconds that fit an int64
+// of nanoseconds.
+const ktimeSecMax = math.MaxInt64 / int64(1e9)
+
+// checkTimeOffset refuses what the kernel refuses in timens_offsets: a
+// clock other than monotonic and boottime, nanoseconds of a second or
+// more (EINVAL), and an offset that would put the clock before zero or
+// past KTIME_SEC_MAX/2 (ERANGE), judged against the clock now.
+func checkTimeOffset(clock string, off specs.LinuxTimeOffset) error {
+	f := fmt.Sprintf("linux.timeOffsets[%q]", clock)
+	var id int32
+	switch clock {
+	case "monotonic":
+		id = unix.CLOCK_MONOTONIC
+	case "boottime":
+		id = unix.CLOCK_BOOTTIME
+	default:
+		return fieldErr("linux.timeOffsets", "unknown clock %q (monotonic or boottime)", clock)
+	}
+	if off.Nanosecs >= 1e9 {
+		return fieldErr(f+".nanosecs", "%d is not below one second (1000000000)", off.Nanosecs)
+	}
+	if off.Secs > ktimeSecMax || off.Secs < -ktimeSecMax {
+		return fieldErr(f+".secs", "%d is outside [-%d, %d]", off.Secs, int64(ktimeSecMax), int64(ktimeSecMax))
+	}
+	var now unix.Timespec
+	if err := unix.ClockGettime(id, &now); err != nil {
+		return nil // the kernel will judge it
+	}
+	// The kernel adds the offset to the clock as it is when the offsets
+	// are written, a moment after this.
+	at := now.Sec + off.Secs + (now.Nsec+int64(off.Nanosecs))/1e9
+	if at < 0 {
+		return fieldErr(f+".secs", "%d would put the %s clock before zero (it reads %d s now)", off.Secs, clock, now.Sec)
+	}
+	if at > ktimeSecMax/2 {
+		return fieldErr(f+".secs", "%d would put the %s clock past the kernel's limit of %d s", off.Secs, clock, int64(ktimeSecMax/2))
+	}
+	return nil
+}
+
+// nrOpen is fs.nr_open, the ceiling of RLIMIT_NOFILE.
+func nrOpen() (uint64, bool) {
+	b, err := os.ReadFile("/proc/sys/fs/nr_open")
+	if err != nil {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	return n, err == nil
+}
+
+// namespacePath is the path of the namespace of type t the spec joins, or
+// "" when it makes a new one or none.
+func namespacePath(s *specs.Spec, t specs.LinuxNamespaceType) string {
+	if s.Linux == nil {
+		return ""
+	}
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type == t {
+			return ns.Path
+		}
+	}
+	return ""
 }
 
 // unwrapPath drops the *PathError wrapper, whose text repeats the path.
@@ -424,7 +667,17 @@ const nsGetNSType = 0xb703
 // checkNamespaceType refuses a path that is not a namespace of the type
 // the config says, before anything tries to join it.
 func checkNamespaceType(ns specs.LinuxNamespace) error {
-	fd, err := unix.Open(ns.Path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	// An nsfs file is a regular file to stat. Anything else is refused
+	// before it is opened: opening a FIFO would block, and opening some
+	// devices (a watchdog) has effects of its own.
+	var st unix.Stat_t
+	if err := unix.Stat(ns.Path, &st); err != nil {
+		return fmt.Errorf("%s: %w", ns.Path, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return fmt.Errorf("%s is not a namespace", ns.Path)
+	}
+	fd, err := unix.Open(ns.Path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
 	if err != nil {
 		return fmt.Errorf("%s: %w", ns.Path, err)
 	}
