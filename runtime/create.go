@@ -255,7 +255,7 @@ func (c *Container) freeze(b *Bundle, rec *trace.Recorder) error {
 func (c *Container) handshake(b *Bundle, o CreateOptions, sock *os.File, cmd *exec.Cmd, cg *cgroups.Manager, exe *os.File) error {
 	cfg := initConfig{
 		ID: c.ID, Bundle: c.Bundle, Rootfs: c.Rootfs, StateDir: c.dir, HostPid: c.Pid,
-		Spec: b.Spec, NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring,
+		Spec: appArmorForInit(b.Spec, nil), NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring,
 		CgroupNS: cgroupNS(b.Spec, cmd.SysProcAttr.UseCgroupFD && cg.Mode() == cgroups.Unified),
 		StartAtOnce: o.StartAtOnce && b.Spec.Process != nil &&
 			len(hooksOf(b.Spec, "prestart")) == 0 && len(hooksOf(b.Spec, "poststart")) == 0,

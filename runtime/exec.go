@@ -62,7 +62,7 @@ func (c *Container) Exec(p *specs.Process, o ProcessIO) (*os.Process, error) {
 	}
 	cfg := initConfig{
 		ID: c.ID, Bundle: c.Bundle, Rootfs: c.Rootfs, StateDir: c.dir, HostPid: cmd.Process.Pid,
-		Spec: es, Exec: true, ExecMountNS: mountNS, CgroupNS: cgroupNS(es, false),
+		Spec: appArmorForInit(es, spec.Process), Exec: true, ExecMountNS: mountNS, CgroupNS: cgroupNS(es, false),
 	}
 	cfg.setIO(o)
 	enc := json.NewEncoder(sock)

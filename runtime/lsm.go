@@ -102,10 +102,43 @@ type appArmorOnExec struct {
 	profile string
 }
 
+// appArmorForInit is the spec handed to an init (inherit == nil) or to an
+// exec'd process's init (inherit is the container's process), as far as
+// AppArmor goes. Whether AppArmor is on is decided here, on the host side:
+// the init cannot tell, since it looks after pivot_root or from inside the
+// container's mount namespace, where /sys is the container's own and has
+// no securityfs, so appArmorEnabled would always say off there and a
+// loaded profile would silently not be applied. Where AppArmor is off the
+// profile is dropped (lsmWarnings has said it is ignored); where it is on,
+// an exec'd process without a profile of its own gets the container's, as
+// runc gives it, so that exec is no way out of the confinement. s is not
+// changed.
+func appArmorForInit(s *specs.Spec, inherit *specs.Process) *specs.Spec {
+	if s == nil || s.Process == nil {
+		return s
+	}
+	profile := s.Process.ApparmorProfile
+	if profile == "" && inherit != nil {
+		profile = inherit.ApparmorProfile
+	}
+	if !appArmorEnabled() {
+		profile = ""
+	}
+	if profile == s.Process.ApparmorProfile {
+		return s
+	}
+	c, p := *s, *s.Process
+	p.ApparmorProfile = profile
+	c.Process = &p
+	return &c
+}
+
 // openAppArmor prepares the switch to process.apparmorProfile, or returns
-// nil when there is nothing to do.
+// nil when there is nothing to do. It runs in the init, which applies any
+// profile it is given: appArmorForInit has left one only where AppArmor is
+// on.
 func openAppArmor(p *specs.Process) (*appArmorOnExec, error) {
-	if p.ApparmorProfile == "" || !appArmorEnabled() {
+	if p.ApparmorProfile == "" {
 		return nil, nil
 	}
 	// The AppArmor-specific file exists since Linux 5.8, when several

@@ -64,14 +64,22 @@ func TestAppArmorProfile(t *testing.T) {
 		t.Fatalf("without a profile: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
 	e.spec.Process.ApparmorProfile = name
+	// busybox cat says "can't open '/secret': Permission denied" for
+	// EACCES and exits 1; anything else (a missing file, a failed start)
+	// says otherwise.
 	r = e.run("aa-deny")
-	if r.code == 0 || !strings.Contains(r.stderr, "Permission denied") {
-		t.Fatalf("with %s: exit %d, stdout %q, stderr %q: the read was not denied", name, r.code, r.stdout, r.stderr)
+	if r.code != 1 || r.stdout != "" || !strings.Contains(r.stderr, "'/secret': Permission denied") {
+		t.Fatalf("with %s: exit %d, stdout %q, stderr %q: the read was not denied with EACCES", name, r.code, r.stdout, r.stderr)
 	}
-	e.spec.Process.Args = []string{"cat", "/proc/self/attr/current"}
-	if r = e.run("aa-current"); r.code != 0 || !strings.HasPrefix(r.stdout, name+" (enforce)") {
+	// The profile confines the process, not only this read: it is the
+	// one the kernel reports, in enforce mode, and everything else the
+	// profile allows still works.
+	e.spec.Process.Args = []string{"sh", "-c", "cat /proc/self/attr/current; ls / >/dev/null && echo ls-ok"}
+	if r = e.run("aa-current"); r.code != 0 || r.stdout != name+" (enforce)\nls-ok\n" {
 		t.Fatalf("attr/current: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
+	appArmorExec(t, e, name)
+	e.spec.Process.Args = []string{"cat", "/proc/self/attr/current"}
 	e.spec.Process.ApparmorProfile = "unconfined"
 	if r = e.run("aa-unconfined"); r.code != 0 || !strings.HasPrefix(r.stdout, "unconfined") {
 		t.Fatalf("unconfined: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
@@ -86,4 +94,30 @@ func TestAppArmorProfile(t *testing.T) {
 	if out := e.ok("features"); !strings.Contains(strings.Join(strings.Fields(out), ""), `"apparmor":{"enabled":true}`) {
 		t.Errorf("features does not say AppArmor is on:\n%s", out)
 	}
+}
+
+// appArmorExec checks that exec is no way out of the container's profile:
+// an exec'd process is confined in the container's profile when it names
+// none (as runc does), in its own with --apparmor, and unconfined only
+// when it asks for that.
+func appArmorExec(t *testing.T, e *env, name string) {
+	t.Helper()
+	startSleeper(t, e, "aa-exec")
+	r := e.mr("exec", "aa-exec", "cat", "/secret")
+	if r.code != 1 || !strings.Contains(r.stderr, "'/secret': Permission denied") {
+		t.Fatalf("exec in a container confined by %s: exit %d, stdout %q, stderr %q: the read was not denied", name, r.code, r.stdout, r.stderr)
+	}
+	// A process.json without apparmorProfile, as a client may write it.
+	process := filepath.Join(t.TempDir(), "process.json")
+	if err := os.WriteFile(process, []byte(`{"args":["cat","/proc/self/attr/current","/secret"],"cwd":"/","user":{"uid":0,"gid":0},"env":["PATH=/bin"]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = e.mr("exec", "--process", process, "aa-exec")
+	if r.code != 1 || r.stdout != name+" (enforce)\n" || !strings.Contains(r.stderr, "Permission denied") {
+		t.Fatalf("exec --process without a profile: exit %d, stdout %q, stderr %q: want the container's profile", r.code, r.stdout, r.stderr)
+	}
+	if out := e.ok("exec", "--apparmor", "unconfined", "aa-exec", "cat", "/proc/self/attr/current", "/secret"); out != "unconfined\ns3cret\n" {
+		t.Fatalf("exec --apparmor unconfined: %q", out)
+	}
+	e.ok("delete", "--force", "aa-exec")
 }
