@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -31,7 +32,20 @@ func (f *fs) mountCgroup(m specs.Mount, o mountOpts, mode string) error {
 	defer target.Close()
 	dst := procFD(target)
 	if mode == "unified" {
-		return f.mount("cgroup2", dst, "cgroup2", o.flags, "", m.Destination)
+		err := f.mount("cgroup2", dst, "cgroup2", o.flags, "", m.Destination)
+		if err == nil || !(errors.Is(err, unix.EPERM) || errors.Is(err, unix.EBUSY)) {
+			return err
+		}
+		// A user namespace without a cgroup namespace of its own may not
+		// mount cgroup2 (runc's rootless config is one): show the host's
+		// hierarchy through a bind mount instead, as runc does.
+		if err := f.mount("/sys/fs/cgroup", dst, "", unix.MS_BIND|unix.MS_REC, "", m.Destination); err != nil {
+			return err
+		}
+		if o.flags == 0 {
+			return nil
+		}
+		return f.remount(dst, m.Destination, o.flags)
 	}
 	if err := f.mount("tmpfs", dst, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=755", m.Destination); err != nil {
 		return err
@@ -41,17 +55,7 @@ func (f *fs) mountCgroup(m specs.Mount, o mountOpts, mode string) error {
 		return err
 	}
 	for _, h := range hier {
-		src := filepath.Join(h.mountpoint, h.path)
-		if _, err := os.Stat(src); err != nil {
-			continue
-		}
-		sub, err := f.target(filepath.Join(m.Destination, h.name), true)
-		if err != nil {
-			return err
-		}
-		err = f.mount(src, procFD(sub), "", unix.MS_BIND|unix.MS_REC, "", filepath.Join(m.Destination, h.name))
-		sub.Close()
-		if err != nil {
+		if err := f.mountHierarchy(h, m.Destination); err != nil {
 			return err
 		}
 	}
@@ -79,10 +83,40 @@ func (f *fs) mountCgroup(m specs.Mount, o mountOpts, mode string) error {
 	return nil
 }
 
+// mountHierarchy shows one cgroup v1 hierarchy (or the hybrid host's
+// cgroup2 one) under dest, rooted at this process's cgroup. In a cgroup
+// namespace of its own that is a new mount of the hierarchy, which the
+// kernel roots at the namespace's root; /proc/self/cgroup then reads "/"
+// and a bind of it would show the host's root cgroup. Otherwise it is a
+// bind of the cgroup's directory.
+func (f *fs) mountHierarchy(h hierarchy, dest string) error {
+	src := filepath.Join(h.mountpoint, h.path)
+	if !f.cgroupNS {
+		if _, err := os.Stat(src); err != nil {
+			return nil
+		}
+	}
+	shown := filepath.Join(dest, h.name)
+	sub, err := f.target(shown, true)
+	if err != nil {
+		return err
+	}
+	defer sub.Close()
+	switch {
+	case !f.cgroupNS:
+		return f.mount(src, procFD(sub), "", unix.MS_BIND|unix.MS_REC, "", shown)
+	case h.fstype == "cgroup2":
+		return f.mount("cgroup2", procFD(sub), "cgroup2", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "", shown)
+	}
+	return f.mount("cgroup", procFD(sub), "cgroup", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, h.options, shown)
+}
+
 type hierarchy struct {
 	name       string // directory name under /sys/fs/cgroup ("memory", "cpu,cpuacct", "systemd", "unified")
 	mountpoint string
 	path       string // this process's cgroup in it
+	fstype     string // cgroup or cgroup2
+	options    string // a v1 hierarchy's controllers and flags as mount(2) takes them ("cpu,cpuacct", "xattr,name=systemd")
 }
 
 // ownCgroups lists the cgroup hierarchies mounted in this mount namespace
@@ -122,11 +156,11 @@ func ownCgroups() ([]hierarchy, error) {
 		switch pfields[0] {
 		case "cgroup2":
 			if p, ok := paths[""]; ok {
-				out = append(out, hierarchy{filepath.Base(mp), mp, p})
+				out = append(out, hierarchy{filepath.Base(mp), mp, p, "cgroup2", ""})
 			}
 		case "cgroup":
 			if p, ok := controllersKey(paths, pfields[2]); ok {
-				out = append(out, hierarchy{filepath.Base(mp), mp, p})
+				out = append(out, hierarchy{filepath.Base(mp), mp, p, "cgroup", superOptions(pfields[2])})
 			}
 		}
 	}
@@ -158,4 +192,16 @@ func controllersKey(paths map[string]string, superOpts string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// superOptions drops the read-write state from a v1 mount's super options:
+// what remains names the hierarchy to mount again.
+func superOptions(super string) string {
+	var keep []string
+	for _, o := range strings.Split(super, ",") {
+		if o != "rw" && o != "ro" {
+			keep = append(keep, o)
+		}
+	}
+	return strings.Join(keep, ",")
 }

@@ -16,7 +16,6 @@ import (
 	"github.com/miniruntime/miniruntime/cgroups"
 	"github.com/miniruntime/miniruntime/internal/atomicfile"
 	"github.com/miniruntime/miniruntime/internal/trace"
-	"github.com/miniruntime/miniruntime/runtime/nsenter"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -434,11 +433,7 @@ func initCommand(s *specs.Spec, o ProcessIO, cg *cgroups.Manager) (cmd *exec.Cmd
 		// until EOF, which would then never come.
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, nil, nil
 	}
-	for _, ns := range s.Linux.Namespaces {
-		if ns.Type == specs.UserNamespace && ns.Path != "" {
-			cmd.Env = append(cmd.Env, nsenter.Env(ns.Path))
-		}
-	}
+	cmd.Env = append(cmd.Env, preambleEnv(s)...)
 	if hasNewNamespace(s, specs.UserNamespace) {
 		cmd.SysProcAttr.UidMappings = idMaps(s.Linux.UIDMappings)
 		cmd.SysProcAttr.GidMappings = idMaps(s.Linux.GIDMappings)

@@ -3,6 +3,7 @@ package runtime
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/miniruntime/miniruntime/internal/trace"
@@ -61,7 +62,15 @@ func (f *fs) createDevices(s *specs.Spec, inUserNS bool) error {
 			return fmt.Errorf("linux.devices %s: %w", d.Path, err)
 		}
 	}
-	for _, l := range devSymlinks {
+	links := devSymlinks
+	// runc links /dev/core to the kernel's memory image where the kernel
+	// has one (it is readable only with CAP_SYS_RAWIO, which containers
+	// lack by default), and so does miniruntime, so that programs that
+	// look for it find the same /dev.
+	if _, err := os.Stat("/proc/kcore"); err == nil {
+		links = append(links[:len(links):len(links)], [2]string{"/proc/kcore", "/dev/core"})
+	}
+	for _, l := range links {
 		if err := unix.Symlinkat(l[0], dev, filepath.Base(l[1])); err != nil && !errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("symlink %s: %w", l[1], err)
 		}

@@ -118,7 +118,7 @@ func (in *initProc) run() error {
 	if err := prepareProcess(s.Process, in.rec); err != nil {
 		return err
 	}
-	f := &fs{rec: in.rec, rootfs: in.cfg.Rootfs, beforeCgroup: in.joinedCgroup}
+	f := &fs{rec: in.rec, rootfs: in.cfg.Rootfs, beforeCgroup: in.joinedCgroup, cgroupNS: hasNamespace(s, specs.CgroupNamespace)}
 	ownMountNS := hasNamespace(s, specs.MountNamespace)
 	if err := f.prepareRoot(s, ownMountNS); err != nil {
 		return err
@@ -275,10 +275,11 @@ func (in *initProc) hookState(st specs.ContainerState) specs.State {
 // propagation asked for, and a read-only root.
 func (in *initProc) finishRootfs(f *fs, ownMountNS bool) error {
 	l := in.cfg.Spec.Linux
-	if err := f.maskPaths(l.MaskedPaths); err != nil {
+	// runc's order: read-only paths, then masked ones.
+	if err := f.readonlyPaths(l.ReadonlyPaths); err != nil {
 		return err
 	}
-	if err := f.readonlyPaths(l.ReadonlyPaths); err != nil {
+	if err := f.maskPaths(l.MaskedPaths); err != nil {
 		return err
 	}
 	if p, ok := propagationOpts[l.RootfsPropagation]; ok && ownMountNS {

@@ -2,15 +2,17 @@ package runtime
 
 import (
 	"fmt"
-	"os"
+	"maps"
 	"os/exec"
 	goruntime "runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 
 	"github.com/miniruntime/miniruntime/internal/trace"
+	"github.com/miniruntime/miniruntime/runtime/nsenter"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -51,7 +53,8 @@ func hasNewNamespace(s *specs.Spec, t specs.LinuxNamespaceType) bool {
 }
 
 // cloneFlags are the new namespaces the init is born in. A time namespace
-// cannot be requested through clone(2): startInit unshares it instead.
+// made by clone(2) could not be given offsets: the init's preamble makes it
+// (preambleEnv).
 func cloneFlags(s *specs.Spec) uintptr {
 	var f uintptr
 	for _, ns := range s.Linux.Namespaces {
@@ -70,21 +73,20 @@ func idMaps(m []specs.LinuxIDMapping) []syscall.SysProcIDMap {
 	return out
 }
 
-// startInit starts the init. When the spec joins existing namespaces or asks
-// for a time namespace, the parent enters them itself on a dedicated OS
-// thread and forks from that thread: namespaces are per thread, and a child
-// inherits the namespaces (and pid_for_children) of the thread that forked
-// it. The thread is never unlocked, so Go discards it when the goroutine
-// ends and no other goroutine ever runs in those namespaces. A user
-// namespace cannot be joined by a multi-threaded process; the init joins it
-// in its C preamble before the Go runtime starts (package nsenter).
+// startInit starts the init. When the spec joins existing namespaces, the
+// parent enters them itself on a dedicated OS thread and forks from that
+// thread: namespaces are per thread, and a child inherits the namespaces
+// (and pid_for_children) of the thread that forked it. The thread is never
+// unlocked, so Go discards it when the goroutine ends and no other
+// goroutine ever runs in those namespaces. A user or time namespace cannot
+// be entered by a multi-threaded process; the init enters those in its C
+// preamble before the Go runtime starts (package nsenter, preambleEnv).
 func startInit(cmd *exec.Cmd, s *specs.Spec, rec *trace.Recorder) error {
 	joins := joinedNamespaces(s)
-	newTime := hasNewNamespace(s, specs.TimeNamespace)
 	if rec.Enabled() {
 		traceClone(rec, s)
 	}
-	if len(joins) == 0 && !newTime {
+	if len(joins) == 0 {
 		if a := takeNetNSAhead(); a != nil {
 			if start, ok := a.use(cmd, s, rec); ok {
 				return start()
@@ -96,16 +98,16 @@ func startInit(cmd *exec.Cmd, s *specs.Spec, rec *trace.Recorder) error {
 	errc := make(chan error, 1)
 	go func() {
 		goruntime.LockOSThread() // never unlocked: see above
-		errc <- enterAndStart(cmd, s, joins, newTime, rec)
+		errc <- enterAndStart(cmd, joins, rec)
 	}()
 	return <-errc
 }
 
-func enterAndStart(cmd *exec.Cmd, s *specs.Spec, joins []specs.LinuxNamespace, newTime bool, rec *trace.Recorder) error {
+func enterAndStart(cmd *exec.Cmd, joins []specs.LinuxNamespace, rec *trace.Recorder) error {
 	for _, ns := range joins {
 		switch ns.Type {
-		case specs.UserNamespace:
-			continue // joined by the init's preamble
+		case specs.UserNamespace, specs.TimeNamespace:
+			continue // entered by the init's preamble
 		case specs.CgroupNamespace:
 			continue // joined by the init once it is in its cgroup (cgroupNS)
 		}
@@ -121,15 +123,25 @@ func enterAndStart(cmd *exec.Cmd, s *specs.Spec, joins []specs.LinuxNamespace, n
 		}
 		rec.Step("join the "+string(ns.Type)+" namespace", trace.Quote("nsenter", "--"+nsFlags[ns.Type].proc+"="+ns.Path))
 	}
-	if newTime {
-		if err := unix.Unshare(unix.CLONE_NEWTIME); err != nil {
-			return fmt.Errorf("linux.namespaces time: unshare: %w", err)
-		}
-		if err := writeTimeOffsets(s.Linux.TimeOffsets, rec); err != nil {
-			return err
+	return cmd.Start()
+}
+
+// preambleEnv is what the init's C preamble must enter before its Go
+// runtime starts: a user namespace joined by path, and a time namespace,
+// joined or made with its offsets.
+func preambleEnv(s *specs.Spec) []string {
+	var env []string
+	for _, ns := range s.Linux.Namespaces {
+		switch {
+		case ns.Type == specs.UserNamespace && ns.Path != "":
+			env = append(env, nsenter.UserEnv(ns.Path))
+		case ns.Type == specs.TimeNamespace && ns.Path != "":
+			env = append(env, nsenter.JoinTimeEnv(ns.Path))
+		case ns.Type == specs.TimeNamespace:
+			env = append(env, nsenter.NewTimeEnv(timeOffsets(s.Linux.TimeOffsets)))
 		}
 	}
-	return cmd.Start()
+	return env
 }
 
 func setnsPath(path string, flag int) error {
@@ -144,25 +156,15 @@ func setnsPath(path string, flag int) error {
 	return nil
 }
 
-// writeTimeOffsets sets the clocks of the time namespace this thread's
-// children will be born in. It must happen before any process enters it.
-func writeTimeOffsets(offs map[string]specs.LinuxTimeOffset, rec *trace.Recorder) error {
+// timeOffsets is linux.timeOffsets as /proc/PID/timens_offsets reads them:
+// one "clock seconds nanoseconds" line per clock.
+func timeOffsets(offs map[string]specs.LinuxTimeOffset) string {
 	var b strings.Builder
-	for clock, o := range offs {
+	for _, clock := range slices.Sorted(maps.Keys(offs)) {
+		o := offs[clock]
 		fmt.Fprintf(&b, "%s %d %d\n", clock, o.Secs, o.Nanosecs)
 	}
-	if b.Len() == 0 {
-		return nil
-	}
-	// The file exists only in /proc/PID, not under /proc/thread-self; a
-	// thread's own id looked up as /proc/TID names that thread, whose
-	// namespace for children is the one just made.
-	file := "/proc/" + strconv.Itoa(unix.Gettid()) + "/timens_offsets"
-	if err := os.WriteFile(file, []byte(b.String()), 0); err != nil {
-		return fmt.Errorf("linux.timeOffsets: %w", unwrapPath(err))
-	}
-	rec.Step("set the time namespace offsets", "echo '"+strings.TrimSpace(b.String())+"' > /proc/self/timens_offsets")
-	return nil
+	return b.String()
 }
 
 func joinedNamespaces(s *specs.Spec) []specs.LinuxNamespace {
@@ -190,6 +192,12 @@ func traceClone(rec *trace.Recorder, s *specs.Spec) {
 	}
 	if hasNewNamespace(s, specs.PIDNamespace) {
 		words = append(words, "--fork")
+	}
+	// unshare(1) takes whole seconds; the nanoseconds go to the kernel too.
+	for _, clock := range slices.Sorted(maps.Keys(s.Linux.TimeOffsets)) {
+		if hasNewNamespace(s, specs.TimeNamespace) {
+			words = append(words, "--"+clock, strconv.FormatInt(s.Linux.TimeOffsets[clock].Secs, 10))
+		}
 	}
 	words = append(words, "miniruntime", "init")
 	rec.Step("clone the init into new namespaces: "+strings.Join(names, ","), trace.Quote(words...))
@@ -244,9 +252,8 @@ func enterCgroupNS(how string, rec *trace.Recorder) error {
 // namespace is the costliest part of the clone (about half a millisecond
 // here), and this way it overlaps reading the bundle. It serves only a
 // config that asks for a new network namespace and needs nothing else of
-// the forking thread (no namespace joined by path, no time or user
-// namespace: a user namespace must own the network namespace made with
-// it). Otherwise its thread ends unused, and the namespace goes with it.
+// the forking thread (no namespace joined by path, no new user namespace:
+// a user namespace must own the network namespace made with it). Otherwise its thread ends unused, and the namespace goes with it.
 type netnsAhead struct {
 	made chan error        // the result of unshare(CLONE_NEWNET)
 	fork chan func() error // run on the thread; closed to end it unused

@@ -22,6 +22,9 @@ type fs struct {
 	// beforeCgroup runs before the first cgroup mount: the container's view
 	// of the cgroup tree needs the init to be in its cgroup already.
 	beforeCgroup func() error
+	// cgroupNS: the init has a cgroup namespace, so the cgroup v1
+	// hierarchies are mounted anew rather than bound (mountHierarchy).
+	cgroupNS bool
 }
 
 // mount is mount(2) with a trace line that reads as mount(8).

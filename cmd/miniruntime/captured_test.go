@@ -316,28 +316,6 @@ var knownDifferences = []struct {
 	normalize func(lines []string) []string
 }{
 	{
-		// runc's init runs readonlyPaths, then maskedPaths.
-		"maskedPaths are mounted before readonlyPaths (runc: readonlyPaths first), so mountinfo lists them in another order",
-		nil,
-		func(lines []string) []string {
-			var mounts []int
-			for i, l := range lines {
-				if strings.HasPrefix(l, "mount ") {
-					mounts = append(mounts, i)
-				}
-			}
-			sorted := make([]string, len(mounts))
-			for k, i := range mounts {
-				sorted[k] = lines[i]
-			}
-			sort.Strings(sorted)
-			for k, i := range mounts {
-				lines[i] = sorted[k]
-			}
-			return lines
-		},
-	},
-	{
 		// runc (1.1 and 1.4) bind-mounts the cgroup v1 hierarchies only.
 		"a mount of type cgroup on a hybrid host also gets the cgroup2 hierarchy at /sys/fs/cgroup/unified (runc: the v1 hierarchies only)",
 		nil,
@@ -359,15 +337,6 @@ var knownDifferences = []struct {
 		},
 	},
 	{
-		// runc 1.4 links /dev/core to /proc/kcore when the host has one
-		// (the cgroup v2 guests' kernel has, this host's has not).
-		"no /dev/core symlink (runc: /dev/core -> /proc/kcore where the host has /proc/kcore)",
-		nil,
-		func(lines []string) []string {
-			return slices.DeleteFunc(lines, func(l string) bool { return strings.HasPrefix(l, "dev /dev/core ") })
-		},
-	},
-	{
 		// runc's read-only remount of / is MS_BIND|MS_REMOUNT|MS_RDONLY
 		// alone, which clears the nosuid and nodev the bind inherited from
 		// the bundle's filesystem (a tmpfs /tmp in the guests).
@@ -382,22 +351,6 @@ var knownDifferences = []struct {
 				}
 			}
 			return lines
-		},
-	},
-	{
-		// In mountinfo the hierarchies' root is /../.. (the hierarchy's
-		// own root, seen from the container's cgroup namespace) under
-		// miniruntime, / under runc, which mounts them from inside the
-		// new cgroup namespace.
-		"with a cgroup namespace on cgroup v1, /sys/fs/cgroup/<controller> shows the hierarchy's root cgroup, not the container's (runc: the container's), so the limits read there are the host's",
-		func(s *specs.Spec) bool {
-			if _, err := os.Stat("/sys/fs/cgroup/cgroup.controllers"); err == nil {
-				return false // cgroup v2 only
-			}
-			return slices.ContainsFunc(s.Linux.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == specs.CgroupNamespace })
-		},
-		func(lines []string) []string {
-			return slices.DeleteFunc(lines, func(l string) bool { return strings.HasPrefix(l, "cgroup ") })
 		},
 	},
 }

@@ -74,15 +74,9 @@ func TestExplainReportsWhatTheKernelHas(t *testing.T) {
 	errno := uint(1)
 	e.spec.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Architectures: []specs.Arch{specs.ArchX86_64},
 		Syscalls: []specs.LinuxSyscall{{Names: []string{"mkdirat"}, Action: specs.ActErrno, ErrnoRet: &errno}}}
-	// A time namespace, where the runtime can make one: on the cgroup v2
-	// guest (Linux 6.1) create fails with "fork/exec /proc/self/fd/N:
-	// invalid argument" for any config with one (TestGeneratedTimeOffsets
-	// fails there the same way), so there the rest is checked without it.
 	v2 := fileExists("/sys/fs/cgroup/cgroup.controllers")
-	timeNS := fileExists("/proc/self/ns/time") && !v2
-	if v2 {
-		t.Log("no time namespace on this cgroup v2 host: the runtime cannot create a container with one here yet")
-	}
+	// A time namespace, where the kernel has them.
+	timeNS := fileExists("/proc/self/ns/time")
 	if timeNS {
 		e.spec.Linux.Namespaces = append(e.spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.TimeNamespace})
 		e.spec.Linux.TimeOffsets = map[string]specs.LinuxTimeOffset{"monotonic": {Secs: 86400}, "boottime": {Secs: 3600, Nanosecs: 5}}

@@ -192,12 +192,6 @@ func TestGeneratedConfigs(t *testing.T) {
 	for _, g := range gens {
 		name := strings.ReplaceAll(g.by.name+" spec "+strings.Join(g.flags, " "), " ", "_")
 		t.Run(strings.TrimRight(name, "_"), func(t *testing.T) {
-			if len(g.flags) > 0 && g.by != crun && cgroupV2() {
-				// Known defect: runc's rootless config on cgroup v2 (a user
-				// and a cgroup namespace, cgroup2 mounted inside) fails
-				// with EBUSY when miniruntime mounts cgroup2; runc runs it.
-				t.Skip("known defect on cgroup v2: mounting cgroup2 in runc's rootless config fails with EBUSY")
-			}
 			dir, s := generated(t, g.by, g.flags...)
 			if s.Process == nil || !s.Process.Terminal || len(s.Process.Args) == 0 {
 				t.Fatalf("%s spec no longer writes an interactive shell config: %+v", g.by.name, s.Process)
@@ -343,9 +337,4 @@ func TestGeneratedKernelMemory(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stderr, "memory.kernel") {
 		t.Errorf("exit %d; want a run with a warning naming memory.kernel, stderr %q", r.code, r.stderr)
 	}
-}
-
-func cgroupV2() bool {
-	_, err := os.Stat("/sys/fs/cgroup/cgroup.controllers")
-	return err == nil
 }
