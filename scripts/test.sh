@@ -33,11 +33,8 @@ step "cgroup v2 integration tests in a QEMU guest"
 # here and run there (go test -exec), the runtime binary is the one just
 # built, so the guest compiles nothing. The networking tests do not depend
 # on the cgroup version and are slow under emulation: they run here only.
-# The guest's kernel (6.1) refuses to fork the init into a new time
-# namespace (the CLONE_VM fork of os/exec after unshare(CLONE_NEWTIME)
-# fails with EINVAL), which 6.18 here allows: time offsets are tested here.
 MINIRUNTIME_TEST_BINARY="$PWD/bin/miniruntime" \
-  go test -tags seccomp -count=1 -skip 'Network|Fifty|Pod|Overlay|CNI|TimeOffsets' \
+  go test -tags seccomp -count=1 -skip 'Network|Fifty|Pod|Overlay|CNI' \
   -exec "$PWD/scripts/vm-test.sh --timeout 600 --" ./cgroups/ ./cmd/miniruntime/
 
 step "the user's VM: systemd as PID 1, pure cgroup v2, AppArmor, in a QEMU guest"
