@@ -88,7 +88,36 @@ type LabResult struct {
 	MemorySeconds float64      `json:"memorySeconds"`
 	Rows          []LabRow     `json:"rows"`
 	Verdict       []string     `json:"verdict"`
+	// PressureSeconds is when, in the memory phase's sample time, the
+	// containers without a memory limit were started: the holders had
+	// filled up by then.
+	PressureSeconds float64 `json:"pressureSeconds,omitempty"`
 }
+
+// LabSample is one reading of a container's cgroup during a phase.
+type LabSample struct {
+	Phase string `json:"phase"` // PhaseCPU or PhaseMemory
+	// Seconds is the time since the phase's first container started.
+	Seconds     float64 `json:"t"`
+	MemoryBytes uint64  `json:"memoryBytes"`
+	// CPUs is the average number of CPUs the container kept busy since
+	// the reading before.
+	CPUs float64 `json:"cpus"`
+	// OOMKills counts the container's OOM kills in this phase so far.
+	OOMKills uint64 `json:"oomKills"`
+}
+
+// The phases, as LabSample names them.
+const (
+	PhaseCPU    = "cpu"
+	PhaseMemory = "memory"
+)
+
+// MaxSamples bounds a container's samples per phase: a long phase at a
+// short --interval is thinned (every other reading dropped, and the
+// stride doubled) rather than growing without end. A reading that shows a
+// new OOM kill is always kept.
+const MaxSamples = 512
 
 // LabRow is one container's outcome.
 type LabRow struct {
@@ -120,6 +149,9 @@ type LabRow struct {
 	// FirstOOM is when its first OOM kill was seen, from the start of the
 	// memory pressure; 0 if never.
 	FirstOOM time.Duration `json:"firstOOMNs,omitempty"`
+	// Samples are the container's readings over time, the CPU phase's
+	// then the memory phase's, at most MaxSamples of each.
+	Samples []LabSample `json:"samples,omitempty"`
 }
 
 type labRow struct {
@@ -133,6 +165,42 @@ type labRow struct {
 	last    cgroups.Stats
 	handle  *LabHandle
 	started bool
+	lastAt  time.Time // when last was read
+	series  sampler   // the current phase's samples
+}
+
+// sampler keeps one phase's samples of a container within MaxSamples.
+type sampler struct {
+	phase  string
+	out    []LabSample
+	n      int // readings offered
+	stride int // keep every stride-th reading
+}
+
+func (s *sampler) add(x LabSample, kill bool) {
+	s.n++
+	if s.stride == 0 {
+		s.stride = 1
+	}
+	if s.n%s.stride != 0 && !kill {
+		return
+	}
+	if len(s.out) >= 2*MaxSamples { // only kills left to keep: a hard stop
+		return
+	}
+	s.out = append(s.out, x)
+	if len(s.out) < MaxSamples {
+		return
+	}
+	kept := make([]LabSample, 0, MaxSamples)
+	var kills uint64
+	for i, y := range s.out {
+		if i%2 == 0 || y.OOMKills != kills {
+			kept = append(kept, y)
+		}
+		kills = y.OOMKills
+	}
+	s.out, s.stride = kept, s.stride*2
 }
 
 // LoadDir reads every .yaml, .yml and .json file in dir as a Pod, in name
@@ -324,6 +392,8 @@ type lab struct {
 	// oomFloor is the lowest oom_score_adj the containers can get: -1000
 	// with CAP_SYS_RESOURCE, else this process's own.
 	oomFloor int
+	// phaseStart is the time origin of the current phase's samples.
+	phaseStart time.Time
 }
 
 func (l *lab) progress(format string, args ...any) {
@@ -524,7 +594,8 @@ func (l *lab) stopAll() error {
 			h := r.handle
 			wg.Go(func() { errs[i] = h.Stop() })
 		}
-		r.handle, r.started, r.mgr = nil, false, nil
+		r.Samples = append(r.Samples, r.series.out...)
+		r.handle, r.started, r.mgr, r.series = nil, false, nil, sampler{}
 	}
 	wg.Wait()
 	return errors.Join(errs...)
@@ -561,6 +632,11 @@ func (l *lab) create(r *labRow, phase string, args []string) error {
 	if st, _ := m.Stats(); st != nil {
 		r.base, r.last = *st, *st
 	}
+	r.lastAt = time.Now()
+	r.series = sampler{phase: PhaseCPU}
+	if phase == "mem" {
+		r.series.phase = PhaseMemory
+	}
 	return nil
 }
 
@@ -596,6 +672,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// sampleAll reads every started container's cgroup and records a sample.
 func (l *lab) sampleAll() {
 	for _, r := range l.rows {
 		if !r.started || r.mgr == nil {
@@ -605,7 +682,20 @@ func (l *lab) sampleAll() {
 		if err != nil || st == nil {
 			continue
 		}
-		r.last = *st
+		now := time.Now()
+		x := LabSample{Phase: r.series.phase, Seconds: now.Sub(l.phaseStart).Seconds(), MemoryBytes: st.Memory.Usage.Usage}
+		if st.Memory.Usage.Usage == math.MaxUint64 {
+			x.MemoryBytes = 0
+		}
+		if d := now.Sub(r.lastAt); d > 0 && st.CPU.Usage.Total >= r.last.CPU.Usage.Total {
+			x.CPUs = float64(st.CPU.Usage.Total-r.last.CPU.Usage.Total) / float64(d)
+		}
+		if st.OOMKills >= r.base.OOMKills {
+			x.OOMKills = st.OOMKills - r.base.OOMKills
+		}
+		prevKills := r.last.OOMKills
+		r.last, r.lastAt = *st, now
+		r.series.add(x, st.OOMKills != prevKills)
 		peak := max(st.Memory.Usage.Max, st.Memory.Usage.Usage)
 		if peak != math.MaxUint64 && peak > r.PeakMemory {
 			r.PeakMemory = peak
@@ -621,6 +711,7 @@ func (l *lab) cpuPhase(ctx context.Context) error {
 	if err := l.createAll("cpu", func(*labRow) []string { return burn }); err != nil {
 		return err
 	}
+	l.phaseStart = time.Now()
 	if err := l.start(l.rows); err != nil {
 		return err
 	}
@@ -693,6 +784,7 @@ func (l *lab) memoryPhase(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	l.phaseStart = time.Now()
 	if err := l.start(holders); err != nil {
 		return err
 	}
@@ -720,6 +812,7 @@ func (l *lab) memoryPhase(ctx context.Context) error {
 			break
 		}
 	}
+	l.res.PressureSeconds = time.Since(l.phaseStart).Seconds()
 	if err := l.start(growers); err != nil {
 		return err
 	}

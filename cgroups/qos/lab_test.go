@@ -195,3 +195,125 @@ func TestLabOwnerGone(t *testing.T) {
 		}
 	}
 }
+
+// A long phase keeps at most MaxSamples readings, evenly thinned, and
+// never drops the one that saw a kill.
+func TestSamplerBounded(t *testing.T) {
+	var s sampler
+	s.phase = PhaseMemory
+	const n = 20 * MaxSamples
+	for i := range n {
+		x := LabSample{Phase: PhaseMemory, Seconds: float64(i)}
+		kill := i == n-3 // the reading that saw the kill
+		if i >= n-3 {
+			x.OOMKills = 1
+		}
+		s.add(x, kill)
+	}
+	if len(s.out) >= MaxSamples || len(s.out) < MaxSamples/4 {
+		t.Fatalf("%d samples kept of %d", len(s.out), n)
+	}
+	sawKill := false
+	for i, x := range s.out {
+		if i > 0 && x.Seconds <= s.out[i-1].Seconds {
+			t.Fatalf("out of order at %d: %v", i, s.out[i-1:i+1])
+		}
+		sawKill = sawKill || x.Seconds == n-3
+	}
+	if !sawKill {
+		t.Error("the reading that saw the kill was dropped")
+	}
+	// Evenly: the gaps between kept readings are the stride.
+	if gap := s.out[2].Seconds - s.out[1].Seconds; gap != float64(s.stride) {
+		t.Errorf("gap %g, stride %d", gap, s.stride)
+	}
+	if first, last := s.out[0].Seconds, s.out[len(s.out)-1].Seconds; first > float64(s.stride) || last < n-float64(2*s.stride) {
+		t.Errorf("kept %g..%g of 0..%d", first, last, n-1)
+	}
+}
+
+// sampledRows are the three example containers with memory phase samples
+// every 0.5s for 3s: Guaranteed holds 96Mi, Burstable 112Mi, BestEffort
+// starts at 1s and grows by 64Mi every 0.5s to 192Mi, then is killed.
+func sampledRows() []LabRow {
+	rows := []LabRow{{Pod: "guaranteed", Container: "app", Class: Guaranteed}, {Pod: "burstable", Container: "app", Class: Burstable}, {Pod: "besteffort", Container: "app", Class: BestEffort}}
+	for i := 0; i <= 6; i++ {
+		t := float64(i) / 2
+		rows[0].Samples = append(rows[0].Samples, LabSample{Phase: PhaseCPU, Seconds: t, CPUs: 1}, LabSample{Phase: PhaseMemory, Seconds: t, MemoryBytes: 96 << 20})
+		rows[1].Samples = append(rows[1].Samples, LabSample{Phase: PhaseMemory, Seconds: t, MemoryBytes: 112 << 20})
+		if t >= 1 {
+			x := LabSample{Phase: PhaseMemory, Seconds: t, MemoryBytes: uint64((t-1)*128) << 20}
+			if t == 3 {
+				x.MemoryBytes, x.OOMKills = 0, 1
+			}
+			rows[2].Samples = append(rows[2].Samples, x)
+		}
+	}
+	return rows
+}
+
+func TestSparklines(t *testing.T) {
+	res := &LabResult{Rows: sampledRows()}
+	sp := newSparklines(res, false)
+	if sp.width != 7 || sp.top != 192<<20 || sp.t1 != 3 {
+		t.Fatalf("width %d top %d t1 %g", sp.width, sp.top, sp.t1)
+	}
+	// 96Mi of 192Mi is level 3 of 0..7 (▄), 112Mi level 4 (▅); BestEffort
+	// is blank for its first second, then ▁ (0), ▃ (64Mi), ▆ (128Mi) and
+	// █ (192Mi), then killed (▁).
+	for i, want := range []string{"▄▄▄▄▄▄▄", "▅▅▅▅▅▅▅", "  ▁▃▆█▁"} {
+		if got := sp.line(res.Rows[i]); got != want {
+			t.Errorf("row %d: %q, want %q", i, got, want)
+		}
+	}
+	if got := newSparklines(res, true).line(res.Rows[2]); got != "  _-+#_" {
+		t.Errorf("ASCII: %q", got)
+	}
+	// No memory samples: a dash, and the legend says so.
+	empty := &LabResult{Rows: []LabRow{{Pod: "p"}}}
+	if sp := newSparklines(empty, false); sp.line(empty.Rows[0]) != "-" || !strings.Contains(sp.legend(), "no samples") {
+		t.Errorf("empty: %q %q", sp.line(empty.Rows[0]), sp.legend())
+	}
+	var b strings.Builder
+	res.NodeMemory = 384 << 20
+	if err := WriteLabTableWith(&b, res, LabTableOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "MEMORY OVER TIME\n") || !strings.Contains(b.String(), "  ▁▃▆█▁\n") || !strings.Contains(b.String(), "█ is 192Mi") {
+		t.Errorf("table:\n%s", b.String())
+	}
+}
+
+func TestSamplesCSV(t *testing.T) {
+	res := &LabResult{Rows: sampledRows()}
+	var b strings.Builder
+	if err := WriteLabSamplesCSV(&b, res); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(strings.NewReader(b.String())).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 1+14+7+5 || strings.Join(recs[0], ",") != strings.Join(LabSamplesCSVHeader, ",") {
+		t.Fatalf("%d records: %q", len(recs), b.String())
+	}
+	if last := recs[len(recs)-1]; strings.Join(last, ",") != "besteffort,app,BestEffort,memory,3.000,0,0.000,1" {
+		t.Errorf("last %v", last)
+	}
+}
+
+func TestChartFormat(t *testing.T) {
+	for in, want := range map[string]string{"a.png": "png", "/x/b.SVG": "svg", "c.svg": "svg"} {
+		if got, err := ChartFormat(in); got != want || err != nil {
+			t.Errorf("%s: %q %v", in, got, err)
+		}
+	}
+	for in, want := range map[string]string{
+		"a.pdf": "--chart a.pdf: .pdf is not a chart format; the name must end in .png or .svg",
+		"chart": "--chart chart: no file extension; the name must end in .png or .svg",
+	} {
+		if _, err := ChartFormat(in); err == nil || err.Error() != want {
+			t.Errorf("%s: %v", in, err)
+		}
+	}
+}

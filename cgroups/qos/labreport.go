@@ -13,9 +13,21 @@ import (
 	"github.com/miniruntime/miniruntime/cgroups"
 )
 
+// LabTableOptions change how WriteLabTableWith prints.
+type LabTableOptions struct {
+	// ASCII draws the sparklines with ASCII characters, for a terminal
+	// that cannot show Unicode block characters.
+	ASCII bool
+}
+
 // WriteLabTable prints the lab's report: one row per container and the
 // verdict.
 func WriteLabTable(w io.Writer, res *LabResult) error {
+	return WriteLabTableWith(w, res, LabTableOptions{})
+}
+
+// WriteLabTableWith is WriteLabTable with options.
+func WriteLabTableWith(w io.Writer, res *LabResult, o LabTableOptions) error {
 	var b strings.Builder
 	driver := res.Driver
 	if driver == "" {
@@ -24,11 +36,12 @@ func WriteLabTable(w io.Writer, res *LabResult) error {
 	fmt.Fprintf(&b, "QoS lab: %s (%s); %s driver, under %s; node %d CPUs, %s of memory; CPU phase %gs, memory phase up to %gs\n\n",
 		res.Mode, modeWords(res.Mode), driver, res.CgroupRoot, res.NodeCPUs, human(res.NodeMemory), res.CPUSeconds, res.MemorySeconds)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "POD/CONTAINER\tCLASS\tCPU.SHARES\tCPU.MAX\tCPU SHARE\tCPUS\tTHROTTLED\tMEMORY.MAX\tOOM_SCORE_ADJ\tMEMORY PHASE\tPEAK\tOOM KILLS")
+	sp := newSparklines(res, o.ASCII)
+	fmt.Fprintln(tw, "POD/CONTAINER\tCLASS\tCPU.SHARES\tCPU.MAX\tCPU SHARE\tCPUS\tTHROTTLED\tMEMORY.MAX\tOOM_SCORE_ADJ\tMEMORY PHASE\tPEAK\tOOM KILLS\tMEMORY OVER TIME")
 	for _, r := range res.Rows {
-		fmt.Fprintf(tw, "%s/%s\t%s\t%d\t%s\t%.1f%%\t%.2f\t%s\t%s\t%s\t%s\t%s\t%s\n",
+		fmt.Fprintf(tw, "%s/%s\t%s\t%d\t%s\t%.1f%%\t%.2f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
 			r.Pod, r.Container, r.Class, r.CPUShares, r.CPUMax, r.CPUShare, r.CPUs,
-			throttled(r), r.MemoryMax, adjWords(r), r.MemoryPlan, human(int64(r.PeakMemory)), oomWords(r))
+			throttled(r), r.MemoryMax, adjWords(r), r.MemoryPlan, human(int64(r.PeakMemory)), oomWords(r), sp.line(r))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -40,8 +53,9 @@ OOM_SCORE_ADJ is what the kubelet sets (and, after "=", what /proc/<pid>/oom_sco
 MEMORY PHASE: a container with a memory limit holds a fixed amount (3/4 of its limit, or a quarter of
   the way from its request to its limit); one without allocates until the kernel kills it.
 PEAK is the container cgroup's peak memory (memory.peak on v2, memory.max_usage_in_bytes on v1).
-
 `)
+	b.WriteString(sp.legend())
+	b.WriteString("\n")
 	for _, v := range res.Verdict {
 		b.WriteString(v + "\n")
 	}
@@ -71,6 +85,95 @@ func oomWords(r LabRow) string {
 	return fmt.Sprintf("%d (first at %.2fs)", r.OOMKills, r.FirstOOM.Seconds())
 }
 
+// sparklines draws each container's memory in the memory phase on one
+// scale: the same time span in the same number of characters for every
+// row, so that columns line up in time, and the same top (the highest
+// reading of any), so that heights compare.
+type sparklines struct {
+	ascii  bool
+	width  int
+	t1     float64 // the phase's last sample time; it starts at 0
+	top    uint64
+	levels []rune
+}
+
+// sparkWidth is the most characters a sparkline takes.
+const sparkWidth = 24
+
+var (
+	sparkBlocks = []rune("▁▂▃▄▅▆▇█")
+	sparkASCII  = []rune("_.-:=+*#")
+)
+
+func newSparklines(res *LabResult, ascii bool) *sparklines {
+	s := &sparklines{ascii: ascii, levels: sparkBlocks}
+	if ascii {
+		s.levels = sparkASCII
+	}
+	most := 0
+	for _, r := range res.Rows {
+		n := 0
+		for _, x := range r.Samples {
+			if x.Phase != PhaseMemory {
+				continue
+			}
+			n++
+			s.t1 = max(s.t1, x.Seconds)
+			s.top = max(s.top, x.MemoryBytes)
+		}
+		most = max(most, n)
+	}
+	s.width = min(sparkWidth, most)
+	return s
+}
+
+// line is the row's sparkline: each character the highest reading in its
+// slice of time, the one before where a slice has none, blank before the
+// container's first reading (a container started late).
+func (s *sparklines) line(r LabRow) string {
+	if s.width == 0 || s.top == 0 {
+		return "-"
+	}
+	vals := make([]int64, s.width)
+	for i := range vals {
+		vals[i] = -1
+	}
+	for _, x := range r.Samples {
+		if x.Phase != PhaseMemory {
+			continue
+		}
+		i := 0
+		if s.t1 > 0 {
+			i = min(int(x.Seconds/s.t1*float64(s.width)), s.width-1)
+		}
+		vals[i] = max(vals[i], int64(x.MemoryBytes))
+	}
+	out := make([]rune, s.width)
+	last := int64(-1)
+	for i, v := range vals {
+		if v < 0 {
+			v = last
+		}
+		last = v
+		if v < 0 {
+			out[i] = ' '
+			continue
+		}
+		level := int(v * int64(len(s.levels)) / int64(s.top+1))
+		out[i] = s.levels[min(level, len(s.levels)-1)]
+	}
+	return string(out)
+}
+
+func (s *sparklines) legend() string {
+	if s.width == 0 || s.top == 0 {
+		return "MEMORY OVER TIME: no samples.\n"
+	}
+	lo, hi := s.levels[0], s.levels[len(s.levels)-1]
+	return fmt.Sprintf("MEMORY OVER TIME is each container's memory in the memory phase, %d steps of %.2fs; %c is near 0, %c is %s\n  (the highest reading of any); blank before its first reading.\n",
+		s.width, s.t1/float64(s.width), lo, hi, human(int64(s.top)))
+}
+
 // LabCSVHeader is the first line of WriteLabCSV.
 var LabCSVHeader = []string{
 	"pod", "container", "qos_class", "cpu_shares", "cpu_weight", "cpu_max", "memory_max", "oom_score_adj", "oom_score_adj_read",
@@ -96,6 +199,27 @@ func WriteLabCSV(w io.Writer, res *LabResult) error {
 }
 
 func u(n uint64) string { return strconv.FormatUint(n, 10) }
+
+// LabSamplesCSVHeader is the first line of WriteLabSamplesCSV.
+var LabSamplesCSVHeader = []string{"pod", "container", "qos_class", "phase", "t_seconds", "memory_bytes", "cpus", "oom_kills"}
+
+// WriteLabSamplesCSV writes every sample, one line each: the time series
+// behind the summary of WriteLabCSV, in the long form a spreadsheet's
+// pivot table or a plotting program takes.
+func WriteLabSamplesCSV(w io.Writer, res *LabResult) error {
+	cw := csv.NewWriter(w)
+	cw.Write(LabSamplesCSVHeader)
+	for _, r := range res.Rows {
+		for _, x := range r.Samples {
+			cw.Write([]string{
+				r.Pod, r.Container, string(r.Class), x.Phase, strconv.FormatFloat(x.Seconds, 'f', 3, 64),
+				u(x.MemoryBytes), strconv.FormatFloat(x.CPUs, 'f', 3, 64), u(x.OOMKills),
+			})
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
 
 // verdict explains the outcome in a few sentences.
 func (l *lab) verdict() {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/miniruntime/miniruntime/cgroups"
 	"github.com/miniruntime/miniruntime/cgroups/qos"
 	"github.com/miniruntime/miniruntime/images"
+	"github.com/miniruntime/miniruntime/internal/trace"
 	"github.com/miniruntime/miniruntime/runtime"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/spf13/cobra"
@@ -249,12 +251,13 @@ type labFlags struct {
 	cpuSeconds, memSecs float64
 	interval            time.Duration
 	csv, nodeMemory     string
+	samplesCSV, chart   string
 }
 
 func qosLabCmd() *cobra.Command {
 	var o labFlags
 	c := &cobra.Command{
-		Use:   "lab [--dir examples/qos] [--cgroup-driver systemd|cgroupfs] [--cpu-seconds 4] [--memory-seconds 6] [--interval 250ms] [--csv FILE]",
+		Use:   "lab [--dir examples/qos] [--cgroup-driver systemd|cgroupfs] [--cpu-seconds 4] [--memory-seconds 6] [--interval 250ms] [--csv FILE] [--samples-csv FILE] [--chart FILE.png|FILE.svg]",
 		Short: "Run a Guaranteed, a Burstable and a BestEffort pod under CPU contention, then memory pressure",
 		Long: `lab runs one busybox container for each container of the pods in --dir, in a
 kubepods cgroup tree of its own built as the kubelet builds it. First every
@@ -262,7 +265,10 @@ container runs two busy loops (CPU contention); then the containers with a
 memory limit hold some memory while the others allocate until the kernel's OOM
 killer has to choose a victim under the lab's memory limit (--node-memory).
 It reports each container's CPU share, throttling, peak memory and OOM kills,
-and which class died first and why. With the systemd cgroup driver the tree is
+its memory over time as a sparkline, and which class died first and why.
+--chart draws every container's memory and CPU over time, against its limits
+and with its OOM kills marked, as PNG or SVG by the file's extension; the
+miniruntime-chart program beside miniruntime (or on PATH) draws it. With the systemd cgroup driver the tree is
 made of transient systemd slice units (under a slice of the lab's own) and the
 containers run with --systemd-cgroup, as scopes in them; that needs systemd
 as PID 1. It needs root and removes everything it made (containers, cgroups
@@ -276,12 +282,14 @@ or units, temporary files) on every exit path.`,
 	f.Float64Var(&o.memSecs, "memory-seconds", 6, "longest length of the memory pressure phase")
 	f.DurationVar(&o.interval, "interval", 250*time.Millisecond, "how often the cgroups are sampled")
 	f.StringVar(&o.csv, "csv", "", "also write the results as CSV to this file")
+	f.StringVar(&o.samplesCSV, "samples-csv", "", "also write every sample (time, memory, CPUs, OOM kills of each container) as CSV to this file")
+	f.StringVar(&o.chart, "chart", "", "also draw the samples into this file: FILE.png or FILE.svg")
 	f.StringVar(&o.nodeMemory, "node-memory", "384Mi", "the lab node's memory: the memory limit of the lab's kubepods cgroup")
 	f.StringVar(&o.driver, "cgroup-driver", "", driverUsage)
 	return c
 }
 
-func (o *labFlags) run() error {
+func (o *labFlags) run() (err error) {
 	driver, reason, err := cgroupDriver(o.driver)
 	if err != nil {
 		return err
@@ -300,6 +308,15 @@ func (o *labFlags) run() error {
 	if o.interval < 10*time.Millisecond || o.interval > 10*time.Second {
 		return fmt.Errorf("--interval: %s is not between 10ms and 10s", o.interval)
 	}
+	var chartFormat, chartHelper string
+	if o.chart != "" {
+		if chartFormat, err = qos.ChartFormat(o.chart); err != nil {
+			return err
+		}
+		if chartHelper, err = chartHelperPath(); err != nil {
+			return err
+		}
+	}
 	mem, err := qos.ParseQuantity(o.nodeMemory, "--node-memory")
 	if err != nil {
 		return err
@@ -316,12 +333,31 @@ func (o *labFlags) run() error {
 	if os.Geteuid() != 0 {
 		return errors.New("needs root: it creates cgroups and containers")
 	}
-	var csvFile *os.File
+	var csvFile, samplesFile, chartFile *os.File
 	if o.csv != "" {
 		if csvFile, err = os.Create(o.csv); err != nil {
 			return fmt.Errorf("--csv: %w", err)
 		}
 		defer csvFile.Close()
+	}
+	if o.samplesCSV != "" {
+		if samplesFile, err = os.Create(o.samplesCSV); err != nil {
+			return fmt.Errorf("--samples-csv: %w", err)
+		}
+		defer samplesFile.Close()
+	}
+	if o.chart != "" {
+		// Opened now, so that a path that cannot be written fails before
+		// the lab runs; removed again if no chart gets into it.
+		if chartFile, err = os.Create(o.chart); err != nil {
+			return fmt.Errorf("--chart: %w", err)
+		}
+		defer func() {
+			chartFile.Close()
+			if err != nil {
+				os.Remove(o.chart)
+			}
+		}()
 	}
 
 	// A lab that was killed (SIGKILL) could not remove its directory; the
@@ -358,16 +394,94 @@ func (o *labFlags) run() error {
 	if err != nil {
 		return err
 	}
-	if err := qos.WriteLabTable(os.Stdout, res); err != nil {
+	if err := qos.WriteLabTableWith(os.Stdout, res, qos.LabTableOptions{ASCII: !utf8Locale()}); err != nil {
 		return err
 	}
 	if csvFile != nil {
 		if err := qos.WriteLabCSV(csvFile, res); err != nil {
 			return fmt.Errorf("--csv: %w", err)
 		}
-		return csvFile.Close()
+		if err := csvFile.Close(); err != nil {
+			return fmt.Errorf("--csv: %w", err)
+		}
+	}
+	if samplesFile != nil {
+		if err := qos.WriteLabSamplesCSV(samplesFile, res); err != nil {
+			return fmt.Errorf("--samples-csv: %w", err)
+		}
+		if err := samplesFile.Close(); err != nil {
+			return fmt.Errorf("--samples-csv: %w", err)
+		}
+	}
+	if chartFile != nil {
+		if err := drawChart(chartHelper, chartFormat, res, chartFile, g.recorder("qos")); err != nil {
+			return fmt.Errorf("--chart %s: %w", o.chart, err)
+		}
+		fmt.Fprintf(os.Stderr, "qos lab: drew %s\n", o.chart)
 	}
 	return nil
+}
+
+// chartBinary draws the lab's charts: gonum/plot would add its package
+// initialisation to every start of miniruntime, so it is a program of its
+// own (docs/qos.md has the numbers).
+const chartBinary = "miniruntime-chart"
+
+// chartHelperPath finds miniruntime-chart: $MINIRUNTIME_CHART_HELPER,
+// beside this binary, or on $PATH.
+func chartHelperPath() (string, error) {
+	if p := os.Getenv("MINIRUNTIME_CHART_HELPER"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("--chart: $MINIRUNTIME_CHART_HELPER: %w", err)
+		}
+		return p, nil
+	}
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), chartBinary)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	if p, err := exec.LookPath(chartBinary); err == nil {
+		return p, nil
+	}
+	return "", errors.New("--chart: " + chartBinary + " is neither beside miniruntime nor on PATH (scripts/setup.sh installs it; or go build -o bin/" + chartBinary + " ./cmd/" + chartBinary + ")")
+}
+
+// drawChart has the helper draw the report into out.
+func drawChart(helper, format string, res *qos.LabResult, out *os.File, rec *trace.Recorder) error {
+	report, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	args := []string{"qos-lab", "--format", format}
+	rec.Step("draw the chart with the helper", trace.Quote(append([]string{chartBinary}, args...)...)+" < report.json > "+out.Name())
+	cmd := exec.CommandContext(ctx, helper, args...)
+	var stderr strings.Builder
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = strings.NewReader(string(report)), out, &stderr
+	if err := cmd.Run(); err != nil {
+		if msg := strings.TrimSpace(stderr.String()); msg != "" {
+			// The helper's own one line, without its name.
+			return errors.New(strings.TrimPrefix(msg, chartBinary+": "))
+		}
+		return err
+	}
+	return out.Close()
+}
+
+// utf8Locale reports whether the terminal's locale, as LC_ALL, LC_CTYPE
+// or LANG name it, takes UTF-8; with none of them set it is taken to, as
+// the rest of the table's text needs it anyway.
+func utf8Locale() bool {
+	for _, v := range []string{"LC_ALL", "LC_CTYPE", "LANG"} {
+		if l := os.Getenv(v); l != "" {
+			l = strings.ToLower(l)
+			return strings.Contains(l, "utf-8") || strings.Contains(l, "utf8")
+		}
+	}
+	return true
 }
 
 // labStarter makes the lab's containers with the runtime's library API,

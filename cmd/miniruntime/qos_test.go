@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"image/png"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -163,6 +164,8 @@ func TestQosBadInput(t *testing.T) {
 		{"lab bad interval", []string{"qos", "lab", "--interval", "1ms"}, "", "--interval: 1ms is not between 10ms and 10s"},
 		{"unknown driver", []string{"qos", "--cgroup-driver", "systemdd"}, "", `miniruntime qos: --cgroup-driver: "systemdd" is not systemd or cgroupfs`},
 		{"lab unknown driver", []string{"qos", "lab", "--cgroup-driver", "Systemd"}, "", `miniruntime qos lab: --cgroup-driver: "Systemd" is not systemd or cgroupfs`},
+		{"lab chart format", []string{"qos", "lab", "--chart", dir + "/lab.pdf"}, "", "miniruntime qos lab: --chart " + dir + "/lab.pdf: .pdf is not a chart format; the name must end in .png or .svg"},
+		{"lab chart without extension", []string{"qos", "lab", "--chart", dir + "/lab"}, "", "miniruntime qos lab: --chart " + dir + "/lab: no file extension; the name must end in .png or .svg"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := qosRun(t, tc.stdin, tc.args...)
@@ -433,6 +436,97 @@ func TestQosLab(t *testing.T) {
 	}
 	if !strings.Contains(r.stdout, "BestEffort (besteffort/app) was OOM-killed first") {
 		t.Errorf("verdict:\n%s", r.stdout)
+	}
+	if after := labLeftovers(); after != before {
+		t.Errorf("left behind: %q (before: %q)", after, before)
+	}
+}
+
+// chartHelper points the binary at a miniruntime-chart: the one beside a
+// binary built elsewhere (MINIRUNTIME_TEST_BINARY, as in the guests, which
+// compile nothing), else one built for the test.
+func chartHelper(t *testing.T) {
+	t.Helper()
+	if b := os.Getenv("MINIRUNTIME_TEST_BINARY"); b != "" {
+		p := filepath.Join(filepath.Dir(b), "miniruntime-chart")
+		if _, err := os.Stat(p); err != nil {
+			t.Skipf("no miniruntime-chart beside %s (scripts/setup.sh builds it)", b)
+		}
+		t.Setenv("MINIRUNTIME_CHART_HELPER", p)
+		return
+	}
+	p := filepath.Join(t.TempDir(), "miniruntime-chart")
+	if out, err := exec.Command("go", "build", "-tags", "minimal", "-o", p, "../miniruntime-chart").CombinedOutput(); err != nil {
+		t.Fatalf("build miniruntime-chart: %v\n%s", err, out)
+	}
+	t.Setenv("MINIRUNTIME_CHART_HELPER", p)
+}
+
+// A short lab with --chart: the PNG decodes, the samples cover both
+// phases, the table has a sparkline per container, and nothing is left
+// behind. A helper that is not there fails before the lab runs.
+func TestQosLabChart(t *testing.T) {
+	needRoot(t)
+	if testing.Short() {
+		t.Skip("runs containers for a few seconds")
+	}
+	dir := t.TempDir()
+	t.Setenv("MINIRUNTIME_CHART_HELPER", filepath.Join(dir, "missing"))
+	r := qosRun(t, "", "qos", "lab", "--dir", qosExamples, "--chart", filepath.Join(dir, "no.png"))
+	if r.code != 1 || !strings.HasPrefix(r.stderr, "miniruntime qos lab: --chart: $MINIRUNTIME_CHART_HELPER: stat "+dir+"/missing: no such file or directory\n") || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("missing helper: exit %d, %q", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "no.png")); err == nil {
+		t.Error("a chart file was made without a helper")
+	}
+
+	chartHelper(t)
+	chart, samples := filepath.Join(dir, "lab.png"), filepath.Join(dir, "samples.csv")
+	before := labLeftovers()
+	start := time.Now()
+	r = qosRun(t, "", "qos", "lab", "--dir", qosExamples, "--cpu-seconds", "0.5", "--memory-seconds", "4", "--interval", "50ms",
+		"--chart", chart, "--samples-csv", samples)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s\n%s", r.code, r.stderr, r.stdout)
+	}
+	t.Logf("%s\n%s", time.Since(start), r.stdout)
+	f, err := os.Open(chart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("the chart is not a PNG: %v", err)
+	}
+	if b := img.Bounds(); b.Dx() < 400 || b.Dy() < 300 {
+		t.Errorf("chart size %v", b)
+	}
+	if !strings.Contains(r.stderr, "qos lab: drew "+chart) {
+		t.Errorf("stderr: %s", r.stderr)
+	}
+	data, err := os.ReadFile(samples)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(bytes.NewReader(data)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	phases := map[string]int{}
+	for _, rec := range recs[1:] {
+		phases[rec[2]+" "+rec[3]]++
+	}
+	for _, class := range []string{"Guaranteed", "Burstable", "BestEffort"} {
+		for _, phase := range []string{"cpu", "memory"} {
+			if phases[class+" "+phase] < 2 {
+				t.Errorf("%s has %d samples in the %s phase", class, phases[class+" "+phase], phase)
+			}
+		}
+	}
+	// A sparkline in each row: block characters after the OOM KILLS column.
+	if n := len(regexp.MustCompile(`(?m)/app .*[▁▂▃▄▅▆▇█]+ *$`).FindAllString(r.stdout, -1)); n != 3 {
+		t.Errorf("%d rows with a sparkline:\n%s", n, r.stdout)
 	}
 	if after := labLeftovers(); after != before {
 		t.Errorf("left behind: %q (before: %q)", after, before)
