@@ -49,7 +49,12 @@ go build -tags "seccomp netgo osusergo" -trimpath -ldflags "-X main.version=$(gi
 # (docs/images.md, docs/explain.md).
 go build -tags "netgo osusergo" -trimpath -ldflags "-extldflags=-static" -o bin/miniruntime-image ./cmd/miniruntime-image
 go build -trimpath -o bin/miniruntime-top ./cmd/miniruntime-top
+# The QoS lab's charts (`qos lab --chart`): gonum/plot's package init would
+# cost every start of the runtime binary too (docs/qos.md). -tags minimal
+# leaves out the PDF, EPS and TeX backends it does not use.
+go build -tags minimal -trimpath -o bin/miniruntime-chart ./cmd/miniruntime-chart
 install -m 0755 bin/miniruntime /usr/local/bin/miniruntime
 install -m 0755 bin/miniruntime-image /usr/local/bin/miniruntime-image
 install -m 0755 bin/miniruntime-top /usr/local/bin/miniruntime-top
+install -m 0755 bin/miniruntime-chart /usr/local/bin/miniruntime-chart
 echo "setup: installed $(miniruntime --version | head -n 1) to /usr/local/bin/miniruntime"
