@@ -52,7 +52,7 @@ go build -trimpath -o bin/miniruntime-top ./cmd/miniruntime-top
 # The QoS lab's charts (`qos lab --chart`): gonum/plot's package init would
 # cost every start of the runtime binary too (docs/qos.md). -tags minimal
 # leaves out the PDF, EPS and TeX backends it does not use.
-go build -tags minimal -trimpath -o bin/miniruntime-chart ./cmd/miniruntime-chart
+go build -tags "minimal netgo osusergo" -trimpath -ldflags "-extldflags=-static" -o bin/miniruntime-chart ./cmd/miniruntime-chart
 install -m 0755 bin/miniruntime /usr/local/bin/miniruntime
 install -m 0755 bin/miniruntime-image /usr/local/bin/miniruntime-image
 install -m 0755 bin/miniruntime-top /usr/local/bin/miniruntime-top
