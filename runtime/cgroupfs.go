@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/miniruntime/miniruntime/internal/trace"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -55,11 +56,16 @@ func (f *fs) mountCgroup(m specs.Mount, o mountOpts, mode string) error {
 		return err
 	}
 	for _, h := range hier {
+		// A hybrid host's cgroup2 hierarchy is left out, as runc leaves it.
+		if h.fstype == "cgroup2" {
+			continue
+		}
 		if err := f.mountHierarchy(h, m.Destination); err != nil {
 			return err
 		}
 	}
-	// One recursive attribute change covers the tmpfs and every bind in it.
+	// One recursive attribute change covers the tmpfs and every hierarchy
+	// in it; the tmpfs itself then stays writable, as under runc.
 	top, err := f.target(m.Destination, true)
 	if err != nil {
 		return err
@@ -80,6 +86,14 @@ func (f *fs) mountCgroup(m specs.Mount, o mountOpts, mode string) error {
 		f.rec.Step("make "+m.Destination+" and every hierarchy in it "+what,
 			fmt.Sprintf("mount_setattr(%s, AT_RECURSIVE, set=%s)", m.Destination, what))
 	}
+	if attr.Attr_set&unix.MOUNT_ATTR_RDONLY == 0 {
+		return nil
+	}
+	rw := unix.MountAttr{Attr_clr: unix.MOUNT_ATTR_RDONLY}
+	if err := unix.MountSetattr(int(top.Fd()), "", unix.AT_EMPTY_PATH, &rw); err != nil {
+		return fmt.Errorf("mount_setattr %s: %w", m.Destination, err)
+	}
+	f.rec.Step("leave the tmpfs at "+m.Destination+" itself writable", trace.Quote("mount", "-o", "remount,rw", m.Destination))
 	return nil
 }
 

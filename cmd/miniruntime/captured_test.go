@@ -316,27 +316,6 @@ var knownDifferences = []struct {
 	normalize func(lines []string) []string
 }{
 	{
-		// runc (1.1 and 1.4) bind-mounts the cgroup v1 hierarchies only.
-		"a mount of type cgroup on a hybrid host also gets the cgroup2 hierarchy at /sys/fs/cgroup/unified (runc: the v1 hierarchies only)",
-		nil,
-		func(lines []string) []string {
-			return slices.DeleteFunc(lines, func(l string) bool { return strings.HasPrefix(l, "mount /sys/fs/cgroup/unified ") })
-		},
-	},
-	{
-		// runc mounts the tmpfs read-write and only the hierarchies ro.
-		"the tmpfs of a read-only mount of type cgroup on cgroup v1 is read-only (runc: read-write, only the hierarchies in it are read-only)",
-		nil,
-		func(lines []string) []string {
-			for i, l := range lines {
-				if rest, ok := strings.CutPrefix(l, "mount /sys/fs/cgroup ro,"); ok && strings.Contains(l, " tmpfs ") {
-					lines[i] = "mount /sys/fs/cgroup rw," + rest
-				}
-			}
-			return lines
-		},
-	},
-	{
 		// runc's read-only remount of / is MS_BIND|MS_REMOUNT|MS_RDONLY
 		// alone, which clears the nosuid and nodev the bind inherited from
 		// the bundle's filesystem (a tmpfs /tmp in the guests).
