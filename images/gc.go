@@ -3,6 +3,7 @@ package images
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -151,29 +152,83 @@ func (s *Store) Prune(all bool, rec *trace.Recorder) (*PruneReport, error) {
 	return rep, s.collect(rep, rec)
 }
 
-// Collect removes what no image record needs; the caller holds the lock
-// exclusively. A failed pull calls it so as to leave nothing behind.
-func (s *Store) Collect(rec *trace.Recorder) (*PruneReport, error) {
+// Discard removes, of the blobs and layers (by ChainID) a failed pull
+// added, those no image record needs, and what pulls left in flight. It
+// takes the lock exclusively, so no other pull is running: whatever it
+// fetched is recorded by now or was discarded by it. Nothing else is
+// touched: a failed pull leaves the store as it found it.
+func (s *Store) Discard(blobs, chains []string) error {
 	unlock, err := s.Lock(true)
-	if err != nil {
-		return nil, err
-	}
-	defer unlock()
-	rep := &PruneReport{}
-	return rep, s.collect(rep, rec)
-}
-
-func (s *Store) collect(rep *PruneReport, rec *trace.Recorder) error {
-	imgs, err := s.Images()
 	if err != nil {
 		return err
 	}
-	blobs, chains := map[string]bool{}, map[string]bool{}
-	for _, im := range imgs {
-		blobs[Hex(im.ID)], blobs[Hex(im.ManifestDigest)] = true, true
-		for _, l := range im.Layers {
-			blobs[Hex(l.Digest)], chains[Hex(l.ChainID)] = true, true
+	defer unlock()
+	needBlobs, needChains, err := s.needed()
+	if err != nil {
+		return err
+	}
+	for _, d := range blobs {
+		if validDigest(d) && !needBlobs[Hex(d)] {
+			if err := os.Remove(s.BlobPath(d)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
 		}
+	}
+	for _, c := range chains {
+		if validDigest(c) && !needChains[Hex(c)] {
+			if err := os.RemoveAll(s.LayerDir(c)); err != nil {
+				return err
+			}
+		}
+	}
+	s.removeDanglingLinks()
+	s.removeInFlight()
+	return nil
+}
+
+// needed are the blobs and unpacked layers (hex digests) the image
+// records use.
+func (s *Store) needed() (blobs, chains map[string]bool, err error) {
+	imgs, err := s.Images()
+	if err != nil {
+		return nil, nil, err
+	}
+	blobs, chains = map[string]bool{}, map[string]bool{}
+	for _, im := range imgs {
+		for _, d := range im.blobs() {
+			blobs[Hex(d)] = true
+		}
+		for _, l := range im.Layers {
+			chains[Hex(l.ChainID)] = true
+		}
+	}
+	return blobs, chains, nil
+}
+
+// removeDanglingLinks removes short links whose layer is gone.
+func (s *Store) removeDanglingLinks() {
+	links, _ := os.ReadDir(filepath.Join(s.Root, "l"))
+	for _, e := range links {
+		p := filepath.Join(s.Root, "l", e.Name())
+		if _, err := os.Stat(p); err != nil {
+			os.Remove(p)
+		}
+	}
+}
+
+// removeInFlight empties tmp/; only under the exclusive lock, when no
+// pull is in flight.
+func (s *Store) removeInFlight() {
+	tmps, _ := os.ReadDir(filepath.Join(s.Root, "tmp"))
+	for _, e := range tmps {
+		os.RemoveAll(filepath.Join(s.Root, "tmp", e.Name()))
+	}
+}
+
+func (s *Store) collect(rep *PruneReport, rec *trace.Recorder) error {
+	blobs, chains, err := s.needed()
+	if err != nil {
+		return err
 	}
 	bdir := filepath.Join(s.Root, "blobs", "sha256")
 	ents, _ := os.ReadDir(bdir)
@@ -207,17 +262,7 @@ func (s *Store) collect(rep *PruneReport, rec *trace.Recorder) error {
 		}
 		rep.Layers++
 	}
-	// Short links whose layer is gone.
-	links, _ := os.ReadDir(filepath.Join(s.Root, "l"))
-	for _, e := range links {
-		p := filepath.Join(s.Root, "l", e.Name())
-		if _, err := os.Stat(p); err != nil {
-			os.Remove(p)
-		}
-	}
-	tmps, _ := os.ReadDir(filepath.Join(s.Root, "tmp"))
-	for _, e := range tmps {
-		os.RemoveAll(filepath.Join(s.Root, "tmp", e.Name()))
-	}
+	s.removeDanglingLinks()
+	s.removeInFlight()
 	return nil
 }

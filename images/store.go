@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -121,8 +122,52 @@ type Image struct {
 	Created        time.Time `json:"created"`
 	Pulled         time.Time `json:"pulled"`
 	Layers         []Layer   `json:"layers"`
+	// What earlier pulls of the same image stored under other digests
+	// stays the image's: the same config (so the same id) comes as an OCI
+	// and as a docker manifest, from a registry and from a docker archive
+	// (whose layer blobs are the uncompressed tars), and a later pull must
+	// not orphan what the earlier one fetched.
+	OtherManifests []string `json:"otherManifests,omitempty"`
+	OtherBlobs     []string `json:"otherBlobs,omitempty"` // layer blobs
 
 	Names []string `json:"names,omitempty"` // filled in by the store when read
+}
+
+// blobs are the digests of every blob the image keeps: config, manifests,
+// layer blobs.
+func (im *Image) blobs() []string {
+	out := append([]string{im.ID, im.ManifestDigest}, im.OtherManifests...)
+	for _, l := range im.Layers {
+		out = append(out, l.Digest)
+	}
+	return append(out, im.OtherBlobs...)
+}
+
+// mergeEarlier carries into rec what old, an earlier record of the same
+// image, kept under other digests.
+func mergeEarlier(rec, old *Image) {
+	if old.ID != rec.ID {
+		return
+	}
+	have := map[string]bool{"": true, rec.ManifestDigest: true}
+	for _, l := range rec.Layers {
+		have[l.Digest] = true
+	}
+	add := func(list *[]string, ds ...string) {
+		for _, d := range ds {
+			if !have[d] {
+				have[d] = true
+				*list = append(*list, d)
+			}
+		}
+	}
+	add(&rec.OtherManifests, append([]string{old.ManifestDigest}, old.OtherManifests...)...)
+	for _, l := range old.Layers {
+		add(&rec.OtherBlobs, l.Digest)
+	}
+	add(&rec.OtherBlobs, old.OtherBlobs...)
+	sort.Strings(rec.OtherManifests)
+	sort.Strings(rec.OtherBlobs)
 }
 
 // Size is the unpacked size of all its layers.
@@ -337,6 +382,10 @@ func (s *Store) SaveImage(im *Image, names []string) error {
 	defer unlock()
 	rec := *im
 	rec.Names = nil
+	rec.OtherManifests, rec.OtherBlobs = nil, nil
+	if old, err := s.readImage(im.ID); err == nil {
+		mergeEarlier(&rec, old)
+	}
 	b, err := json.MarshalIndent(&rec, "", "  ")
 	if err != nil {
 		return err
@@ -443,7 +492,7 @@ func (s *Store) Lookup(ref string) (*Image, error) {
 	if len(id) >= 4 && strings.Trim(id, "0123456789abcdef") == "" {
 		var found []*Image
 		for _, im := range all {
-			if strings.HasPrefix(Hex(im.ID), id) || Hex(im.ManifestDigest) == id {
+			if strings.HasPrefix(Hex(im.ID), id) || Hex(im.ManifestDigest) == id || slices.ContainsFunc(im.OtherManifests, func(d string) bool { return Hex(d) == id }) {
 				found = append(found, im)
 			}
 		}

@@ -20,6 +20,7 @@ import (
 	goruntime "runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -143,10 +144,12 @@ func Pull(ctx context.Context, st *images.Store, ref string, o Options) (im *ima
 	if err != nil {
 		return nil, err
 	}
+	add := &added{}
 	defer func() {
 		unlock()
 		if err != nil {
-			st.Collect(nil) // what this pull fetched and nothing needs
+			// What this pull added and no image needs; nothing else.
+			st.Discard(add.blobs, add.chains)
 		}
 	}()
 
@@ -168,11 +171,13 @@ func Pull(ctx context.Context, st *images.Store, ref string, o Options) (im *ima
 		return nil, fmt.Errorf("%s is an image for %s, not %s (choose another with --platform)", r, platformString(&v1.Platform{OS: cfg.OS, Architecture: cfg.Architecture, Variant: cfg.Variant}), o.Platform)
 	}
 	if src.manifest != nil {
+		add.blob(st, src.digest)
 		if err := st.PutBlob(src.digest, int64(len(src.manifest)), strings.NewReader(string(src.manifest))); err != nil {
 			return nil, fmt.Errorf("%s: manifest: %w", r, err)
 		}
 	}
 	o.Trace.Step("store the image config "+shortHex(id), "")
+	add.blob(st, id)
 	if err := st.PutBlob(id, int64(len(rawCfg)), strings.NewReader(string(rawCfg))); err != nil {
 		return nil, fmt.Errorf("%s: config: %w", r, err)
 	}
@@ -201,7 +206,7 @@ func Pull(ctx context.Context, st *images.Store, ref string, o Options) (im *ima
 	for i, l := range layers {
 		i, l := i, l
 		g.Go(func() error {
-			lr, err := fetchLayer(gctx, st, src, l, i, len(layers), cfg.RootFS.DiffIDs[i], chains[i], o)
+			lr, err := fetchLayer(gctx, st, add, src, l, i, len(layers), cfg.RootFS.DiffIDs[i], chains[i], o)
 			if err != nil {
 				return fmt.Errorf("%s: layer %d of %d: %w", r, i+1, len(layers), err)
 			}
@@ -439,7 +444,7 @@ func resolveArchive(r images.Ref) (*source, error) {
 
 // fetchLayer stores the layer's blob (unless present) and unpacks it
 // (unless its ChainID is already unpacked).
-func fetchLayer(ctx context.Context, st *images.Store, src *source, l v1.Layer, i, n int, diffID, chain string, o Options) (images.Layer, error) {
+func fetchLayer(ctx context.Context, st *images.Store, add *added, src *source, l v1.Layer, i, n int, diffID, chain string, o Options) (images.Layer, error) {
 	lr := images.Layer{DiffID: diffID, ChainID: chain}
 	var rc func() (io.ReadCloser, error)
 	if src.archive {
@@ -488,6 +493,7 @@ func fetchLayer(ctx context.Context, st *images.Store, src *source, l v1.Layer, 
 			}
 		}
 		o.Trace.Step(fmt.Sprintf("fetch %s (%s), verify its digest", label, humanSize(lr.Size)), shell)
+		add.blob(st, lr.Digest)
 		body, err := rc()
 		if err != nil {
 			done("", err)
@@ -527,6 +533,7 @@ func fetchLayer(ctx context.Context, st *images.Store, src *source, l v1.Layer, 
 		return lr, err
 	}
 	lr.UnpackedSize = stats.Bytes
+	add.chain(chain)
 	if err := st.AddLayer(chain, tree, stats.Bytes); err != nil {
 		done("", err)
 		return lr, err
@@ -547,6 +554,28 @@ func decompressShell(mt string) string {
 		return "zcat "
 	}
 	return "cat "
+}
+
+// added is what one pull put into the store, for it to take back when it
+// fails. A blob is counted when it was missing before the pull stored it.
+type added struct {
+	mu            sync.Mutex
+	blobs, chains []string
+}
+
+func (a *added) blob(st *images.Store, digest string) {
+	if st.HasBlob(digest) {
+		return
+	}
+	a.mu.Lock()
+	a.blobs = append(a.blobs, digest)
+	a.mu.Unlock()
+}
+
+func (a *added) chain(chain string) {
+	a.mu.Lock()
+	a.chains = append(a.chains, chain)
+	a.mu.Unlock()
 }
 
 // ctxReader stops a copy when the pull is cancelled.
