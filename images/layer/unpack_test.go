@@ -148,6 +148,37 @@ func TestUnpackHostileLayers(t *testing.T) {
 		{name: "raw overlay whiteout device", ents: []ent{{name: "w", typ: tar.TypeChar, mode: 0o600}}, refuse: "0/0"},
 		{name: "file replacing a directory of the layer", ents: []ent{dir("d"), file("d/x", ""), file("d", "")}, refuse: "replaces a directory"},
 		{name: "unsupported entry type", ents: []ent{{name: "v", typ: 'V', mode: 0o644}}, refuse: "unsupported entry type"},
+		// What replaces a symlink replaces the link itself, never what it
+		// leads to: no mode, owner or content goes through it.
+		{name: "directory over a symlink that leads out", ents: []ent{symlink("d", "../outside"), {name: "d", typ: tar.TypeDir, mode: 0o777}},
+			check: func(t *testing.T, layer, outside string) {
+				if fi, err := os.Lstat(filepath.Join(layer, "d")); err != nil || !fi.IsDir() {
+					t.Fatalf("d is not a directory of the layer: %v", err)
+				}
+				if fi, _ := os.Stat(outside); fi.Mode().Perm() != 0o755 {
+					t.Fatalf("the directory's mode went through the link: %v", fi.Mode())
+				}
+			}},
+		{name: "file over a symlink that leads out", ents: []ent{symlink("f", "../outside/f"), file("f", "in")},
+			check: func(t *testing.T, layer, _ string) {
+				if fi, err := os.Lstat(filepath.Join(layer, "f")); err != nil || !fi.Mode().IsRegular() || readFile(t, filepath.Join(layer, "f")) != "in" {
+					t.Fatalf("f is not the layer's own file: %v", err)
+				}
+			}},
+		{name: "opaque marker through a symlink that leads out", ents: []ent{symlink("s", "../outside"), file("s/.wh..wh..opq", "")},
+			refuse: "symlink to nothing"},
+		{name: "whiteout through a symlink that leads out", ents: []ent{symlink("s", "../outside"), file("s/.wh.x", "")},
+			refuse: "symlink to nothing"},
+		{name: "hard link to a symlink that leads out", ents: []ent{symlink("s", "/etc/passwd"), hardlink("h", "s")},
+			check: func(t *testing.T, layer, _ string) {
+				if l, err := os.Readlink(filepath.Join(layer, "h")); err != nil || l != "/etc/passwd" {
+					t.Fatalf("h is not the symlink itself: %q %v", l, err)
+				}
+			}},
+		{name: "symlink loop as a parent", ents: []ent{symlink("a", "b"), symlink("b", "a"), file("a/x", "")},
+			refuse: "too many levels of symbolic links"},
+		{name: "forged user.overlay xattr", ents: []ent{{name: "d", typ: tar.TypeDir, mode: 0o755, xattrs: map[string]string{"user.overlay.opaque": "y"}}},
+			refuse: "overlayfs attribute"},
 		{name: "whiteout of dot-dot", ents: []ent{file("d/.wh...", "")}, refuse: "whiteout of nothing"},
 		{name: "root entry that is not a directory", ents: []ent{file(".", "")}, refuse: "root is not a directory"},
 	}
