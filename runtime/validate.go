@@ -96,12 +96,12 @@ func validateRoot(b *Bundle) error {
 	fi, err := os.Stat(b.Rootfs)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return fieldErr("root.path", "%s does not exist", b.Rootfs)
+			return fieldErr("root.path", "%q does not exist", b.Rootfs)
 		}
 		return fieldErr("root.path", "%v", err)
 	}
 	if !fi.IsDir() {
-		return fieldErr("root.path", "%s is not a directory", b.Rootfs)
+		return fieldErr("root.path", "%q is not a directory", b.Rootfs)
 	}
 	return nil
 }
@@ -671,23 +671,29 @@ func checkNamespaceType(ns specs.LinuxNamespace) error {
 	// before it is opened: opening a FIFO would block, and opening some
 	// devices (a watchdog) has effects of its own.
 	var st unix.Stat_t
+	// The path is printed as itself only when it prints as itself, so
+	// that the error stays on one line.
+	p := ns.Path
+	if q := strconv.Quote(p); q[1:len(q)-1] != p {
+		p = q
+	}
 	if err := unix.Stat(ns.Path, &st); err != nil {
-		return fmt.Errorf("%s: %w", ns.Path, err)
+		return fmt.Errorf("%s: %w", p, err)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return fmt.Errorf("%s is not a namespace", ns.Path)
+		return fmt.Errorf("%s is not a namespace", p)
 	}
 	fd, err := unix.Open(ns.Path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK|unix.O_NOCTTY, 0)
 	if err != nil {
-		return fmt.Errorf("%s: %w", ns.Path, err)
+		return fmt.Errorf("%s: %w", p, err)
 	}
 	defer unix.Close(fd)
 	t, err := unix.IoctlRetInt(fd, nsGetNSType)
 	if err != nil {
-		return fmt.Errorf("%s is not a namespace: %w", ns.Path, err)
+		return fmt.Errorf("%s is not a namespace: %w", p, err)
 	}
 	if uintptr(t) != nsFlags[ns.Type].flag {
-		return fmt.Errorf("%s is not a %s namespace", ns.Path, ns.Type)
+		return fmt.Errorf("%s is not a %s namespace", p, ns.Type)
 	}
 	return nil
 }
