@@ -26,6 +26,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
@@ -540,6 +541,35 @@ func TestImageBadInput(t *testing.T) {
 		}
 	}
 	before := e.listing()
+	// An image with layers not yet in the store, damaged on disk: in an
+	// OCI layout with a byte of a layer blob flipped, and as a docker
+	// archive cut short.
+	dmg := configured(t, damaged, func(c *v1.ConfigFile) { c.Config.Cmd = []string{"true"} })
+	lay := filepath.Join(t.TempDir(), "layout")
+	lp, err := layout.Write(lay, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := lp.AppendImage(dmg, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": "v1"})); err != nil {
+		t.Fatal(err)
+	}
+	blob := filepath.Join(lay, "blobs", fd.Algorithm, fd.Hex)
+	bb, err := os.ReadFile(blob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bb[len(bb)/2] ^= 0xff
+	if err := os.WriteFile(blob, bb, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cut := filepath.Join(t.TempDir(), "cut.tar")
+	if err := tarball.WriteToFile(cut, tag, dmg); err != nil {
+		t.Fatal(err)
+	}
+	ab, _ := os.ReadFile(cut)
+	if err := os.WriteFile(cut, ab[:len(ab)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
 
 	cases := []struct {
 		name string
@@ -554,6 +584,8 @@ func TestImageBadInput(t *testing.T) {
 		{"corrupt and truncated layers", []string{"pull", flipRef}, "test/flip:v1: layer "},
 		{"another architecture", []string{"pull", armRef}, "linux/arm64, not linux/amd64"},
 		{"hostile layer", []string{"pull", hostileRef}, "layer 2 of 2: refused: entry \"../../escape\": leaves the layer"},
+		{"oci layout with a corrupt layer", []string{"pull", "oci:" + lay + ":v1"}, ":v1: layer 2 of 3: digest mismatch"},
+		{"docker archive cut short", []string{"pull", "docker-archive:" + cut}, "cut.tar: "},
 		{"oci layout missing", []string{"pull", "oci:/nonexistent/layout:v1"}, "not an OCI layout"},
 		{"docker archive missing", []string{"pull", "docker-archive:/nonexistent.tar"}, "no such file"},
 		{"no command", []string{"run", "--image", nocmdRef, "nocmd"}, "the image has no command"},
