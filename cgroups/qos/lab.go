@@ -92,6 +92,10 @@ type LabResult struct {
 	// containers without a memory limit were started: the holders had
 	// filled up by then.
 	PressureSeconds float64 `json:"pressureSeconds,omitempty"`
+	// Kubepods are the readings of the lab's kubepods cgroup, taken with
+	// the containers': all the pods' memory together, which is what
+	// meets the kubepods limit (its CPUs: all of theirs).
+	Kubepods []LabSample `json:"kubepodsSamples,omitempty"`
 }
 
 // LabSample is one reading of a container's cgroup during a phase.
@@ -394,6 +398,8 @@ type lab struct {
 	oomFloor int
 	// phaseStart is the time origin of the current phase's samples.
 	phaseStart time.Time
+	// kube is the kubepods cgroup and its readings, as a row's.
+	kube labRow
 }
 
 func (l *lab) progress(format string, args ...any) {
@@ -531,6 +537,9 @@ func (l *lab) buildTree() error {
 			return fmt.Errorf("%s: %w", what, err)
 		}
 		l.made = append(l.made, m)
+		if slices.Equal(t.name, kube) {
+			l.kube.mgr = m
+		}
 	}
 	return nil
 }
@@ -597,6 +606,8 @@ func (l *lab) stopAll() error {
 		r.Samples = append(r.Samples, r.series.out...)
 		r.handle, r.started, r.mgr, r.series = nil, false, nil, sampler{}
 	}
+	l.res.Kubepods = append(l.res.Kubepods, l.kube.series.out...)
+	l.kube.series = sampler{}
 	wg.Wait()
 	return errors.Join(errs...)
 }
@@ -633,10 +644,6 @@ func (l *lab) create(r *labRow, phase string, args []string) error {
 		r.base, r.last = *st, *st
 	}
 	r.lastAt = time.Now()
-	r.series = sampler{phase: PhaseCPU}
-	if phase == "mem" {
-		r.series.phase = PhaseMemory
-	}
 	return nil
 }
 
@@ -655,7 +662,9 @@ func (l *lab) start(rows []*labRow) error {
 		if err := r.handle.Start(); err != nil {
 			return fmt.Errorf("start %s/%s: %w", r.Pod, r.Container, err)
 		}
-		r.started = true
+		// Its first sample's CPUs count from here: a container made
+		// earlier and started late used next to nothing before.
+		r.started, r.lastAt = true, time.Now()
 	}
 	return nil
 }
@@ -672,34 +681,64 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// sampleAll reads every started container's cgroup and records a sample.
+// sampleAll reads every started container's cgroup, and the kubepods
+// cgroup, and records a sample of each.
 func (l *lab) sampleAll() {
+	running := false
 	for _, r := range l.rows {
-		if !r.started || r.mgr == nil {
+		if r.started && r.mgr != nil {
+			l.sample(r)
+			running = true
+		}
+	}
+	if running && l.kube.mgr != nil {
+		l.sample(&l.kube)
+	}
+}
+
+// beginPhase starts the phase's sample clock, and takes the reading of
+// every container made so far and of kubepods that the first sample's CPU
+// time is measured from, recording none.
+func (l *lab) beginPhase(phase string) {
+	l.phaseStart = time.Now()
+	for _, r := range append(slices.Clone(l.rows), &l.kube) {
+		r.series = sampler{phase: phase}
+		if r.mgr == nil {
 			continue
 		}
-		st, err := r.mgr.Stats()
-		if err != nil || st == nil {
-			continue
+		if st, err := r.mgr.Stats(); err == nil && st != nil {
+			r.last, r.lastAt = *st, time.Now()
 		}
-		now := time.Now()
-		x := LabSample{Phase: r.series.phase, Seconds: now.Sub(l.phaseStart).Seconds(), MemoryBytes: st.Memory.Usage.Usage}
-		if st.Memory.Usage.Usage == math.MaxUint64 {
-			x.MemoryBytes = 0
-		}
-		if d := now.Sub(r.lastAt); d > 0 && st.CPU.Usage.Total >= r.last.CPU.Usage.Total {
-			x.CPUs = float64(st.CPU.Usage.Total-r.last.CPU.Usage.Total) / float64(d)
-		}
-		if st.OOMKills >= r.base.OOMKills {
-			x.OOMKills = st.OOMKills - r.base.OOMKills
-		}
-		prevKills := r.last.OOMKills
-		r.last, r.lastAt = *st, now
-		r.series.add(x, st.OOMKills != prevKills)
-		peak := max(st.Memory.Usage.Max, st.Memory.Usage.Usage)
-		if peak != math.MaxUint64 && peak > r.PeakMemory {
-			r.PeakMemory = peak
-		}
+	}
+	l.kube.base = l.kube.last
+}
+
+// sample reads the row's cgroup and records a sample.
+func (l *lab) sample(r *labRow) {
+	st, err := r.mgr.Stats()
+	if err != nil || st == nil {
+		return
+	}
+	now := time.Now()
+	if now.Sub(r.lastAt) < time.Millisecond {
+		return // read just now (a last check right after another)
+	}
+	x := LabSample{Phase: r.series.phase, Seconds: now.Sub(l.phaseStart).Seconds(), MemoryBytes: st.Memory.Usage.Usage}
+	if st.Memory.Usage.Usage == math.MaxUint64 {
+		x.MemoryBytes = 0
+	}
+	if d := now.Sub(r.lastAt); d > 0 && st.CPU.Usage.Total >= r.last.CPU.Usage.Total {
+		x.CPUs = float64(st.CPU.Usage.Total-r.last.CPU.Usage.Total) / float64(d)
+	}
+	if st.OOMKills >= r.base.OOMKills {
+		x.OOMKills = st.OOMKills - r.base.OOMKills
+	}
+	prevKills := r.last.OOMKills
+	r.last, r.lastAt = *st, now
+	r.series.add(x, st.OOMKills != prevKills)
+	peak := max(st.Memory.Usage.Max, st.Memory.Usage.Usage)
+	if peak != math.MaxUint64 && peak > r.PeakMemory {
+		r.PeakMemory = peak
 	}
 }
 
@@ -711,12 +750,11 @@ func (l *lab) cpuPhase(ctx context.Context) error {
 	if err := l.createAll("cpu", func(*labRow) []string { return burn }); err != nil {
 		return err
 	}
-	l.phaseStart = time.Now()
 	if err := l.start(l.rows); err != nil {
 		return err
 	}
-	// Measure from when all are running.
-	l.sampleAll()
+	// Measure, and sample, from when all are running.
+	l.beginPhase(PhaseCPU)
 	for _, r := range l.rows {
 		r.base = r.last
 	}
@@ -784,7 +822,7 @@ func (l *lab) memoryPhase(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
-	l.phaseStart = time.Now()
+	l.beginPhase(PhaseMemory)
 	if err := l.start(holders); err != nil {
 		return err
 	}

@@ -269,6 +269,16 @@ func TestSparklines(t *testing.T) {
 	if got := newSparklines(res, true).line(res.Rows[2]); got != "  _-+#_" {
 		t.Errorf("ASCII: %q", got)
 	}
+	// A slice with a peak and then the kill's drop shows the drop: the
+	// table's PEAK has the peak.
+	killed := &LabResult{Rows: []LabRow{{Samples: []LabSample{
+		{Phase: PhaseMemory, Seconds: 0, MemoryBytes: 96 << 20},
+		{Phase: PhaseMemory, Seconds: 1, MemoryBytes: 192 << 20},
+		{Phase: PhaseMemory, Seconds: 1.1, MemoryBytes: 1 << 20, OOMKills: 1},
+	}}}}
+	if got := newSparklines(killed, false).line(killed.Rows[0]); got != "▄▄▁" {
+		t.Errorf("killed: %q", got)
+	}
 	// No memory samples: a dash, and the legend says so.
 	empty := &LabResult{Rows: []LabRow{{Pod: "p"}}}
 	if sp := newSparklines(empty, false); sp.line(empty.Rows[0]) != "-" || !strings.Contains(sp.legend(), "no samples") {
@@ -285,7 +295,7 @@ func TestSparklines(t *testing.T) {
 }
 
 func TestSamplesCSV(t *testing.T) {
-	res := &LabResult{Rows: sampledRows()}
+	res := &LabResult{Rows: sampledRows(), Kubepods: []LabSample{{Phase: PhaseMemory, Seconds: 2.5, MemoryBytes: 400 << 20}}}
 	var b strings.Builder
 	if err := WriteLabSamplesCSV(&b, res); err != nil {
 		t.Fatal(err)
@@ -294,11 +304,14 @@ func TestSamplesCSV(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(recs) != 1+14+7+5 || strings.Join(recs[0], ",") != strings.Join(LabSamplesCSVHeader, ",") {
+	if len(recs) != 1+14+7+5+1 || strings.Join(recs[0], ",") != strings.Join(LabSamplesCSVHeader, ",") {
 		t.Fatalf("%d records: %q", len(recs), b.String())
 	}
-	if last := recs[len(recs)-1]; strings.Join(last, ",") != "besteffort,app,BestEffort,memory,3.000,0,0.000,1" {
-		t.Errorf("last %v", last)
+	if kill := recs[len(recs)-2]; strings.Join(kill, ",") != "besteffort,app,BestEffort,memory,3.000,0,0.000,1" {
+		t.Errorf("the kill: %v", kill)
+	}
+	if kube := recs[len(recs)-1]; strings.Join(kube, ",") != "kubepods,,,memory,2.500,419430400,0.000,0" {
+		t.Errorf("kubepods: %v", kube)
 	}
 }
 

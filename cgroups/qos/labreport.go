@@ -127,8 +127,9 @@ func newSparklines(res *LabResult, ascii bool) *sparklines {
 	return s
 }
 
-// line is the row's sparkline: each character the highest reading in its
-// slice of time, the one before where a slice has none, blank before the
+// line is the row's sparkline: each character the last reading in its
+// slice of time (so that a kill shows as the drop it is; PEAK has the
+// highest), the one before where a slice has none, blank before the
 // container's first reading (a container started late).
 func (s *sparklines) line(r LabRow) string {
 	if s.width == 0 || s.top == 0 {
@@ -146,7 +147,7 @@ func (s *sparklines) line(r LabRow) string {
 		if s.t1 > 0 {
 			i = min(int(x.Seconds/s.t1*float64(s.width)), s.width-1)
 		}
-		vals[i] = max(vals[i], int64(x.MemoryBytes))
+		vals[i] = int64(x.MemoryBytes)
 	}
 	out := make([]rune, s.width)
 	last := int64(-1)
@@ -205,18 +206,23 @@ var LabSamplesCSVHeader = []string{"pod", "container", "qos_class", "phase", "t_
 
 // WriteLabSamplesCSV writes every sample, one line each: the time series
 // behind the summary of WriteLabCSV, in the long form a spreadsheet's
-// pivot table or a plotting program takes.
+// pivot table or a plotting program takes. The kubepods cgroup's samples
+// come last, with pod "kubepods" and no container or class.
 func WriteLabSamplesCSV(w io.Writer, res *LabResult) error {
 	cw := csv.NewWriter(w)
 	cw.Write(LabSamplesCSVHeader)
-	for _, r := range res.Rows {
-		for _, x := range r.Samples {
+	write := func(pod, container string, class Class, samples []LabSample) {
+		for _, x := range samples {
 			cw.Write([]string{
-				r.Pod, r.Container, string(r.Class), x.Phase, strconv.FormatFloat(x.Seconds, 'f', 3, 64),
+				pod, container, string(class), x.Phase, strconv.FormatFloat(x.Seconds, 'f', 3, 64),
 				u(x.MemoryBytes), strconv.FormatFloat(x.CPUs, 'f', 3, 64), u(x.OOMKills),
 			})
 		}
 	}
+	for _, r := range res.Rows {
+		write(r.Pod, r.Container, r.Class, r.Samples)
+	}
+	write("kubepods", "", "", res.Kubepods)
 	cw.Flush()
 	return cw.Error()
 }

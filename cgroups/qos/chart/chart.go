@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"image/color"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -152,6 +153,28 @@ func build(res *qos.LabResult) (mem, cpu *plot.Plot, legend plot.Legend, err err
 		}
 		marks = append(marks, kills(res, r)...)
 	}
+	if len(res.Kubepods) > 0 {
+		all := draw.LineStyle{Color: grey, Width: vg.Points(1.2)}
+		memXY, cpuXY := kubeSeries(res, qos.PhaseMemory, func(x qos.LabSample) float64 { return float64(x.MemoryBytes) / (1 << 20) }), kubeSeries(res, qos.PhaseCPU, func(x qos.LabSample) float64 { return x.CPUs })
+		var thumb plot.Thumbnailer = &plotter.Line{LineStyle: all}
+		for _, s := range []struct {
+			p  *plot.Plot
+			xy plotter.XYs
+		}{{mem, memXY}, {cpu, cpuXY}} {
+			if len(s.xy) == 0 {
+				continue
+			}
+			l, err := line(s.xy, all)
+			if err != nil {
+				return nil, nil, legend, err
+			}
+			s.p.Add(l)
+		}
+		for _, x := range res.Kubepods {
+			topMem = max(topMem, x.MemoryBytes)
+		}
+		legend.Add(KubepodsName, thumb)
+	}
 	legend.Add("its limit (memory.max, cpu.max)", &plotter.Line{LineStyle: draw.LineStyle{Color: grey, Width: vg.Points(1), Dashes: dashed}})
 
 	kube := draw.LineStyle{Color: grey, Width: vg.Points(2), Dashes: dotted}
@@ -206,6 +229,14 @@ func build(res *qos.LabResult) (mem, cpu *plot.Plot, legend plot.Legend, err err
 	return mem, cpu, legend, nil
 }
 
+// KubepodsName is the legend's name of the kubepods cgroup's series.
+const KubepodsName = "kubepods: all pods together"
+
+// kubeSeries is the kubepods cgroup's samples of one phase as points.
+func kubeSeries(res *qos.LabResult, phase string, y func(qos.LabSample) float64) plotter.XYs {
+	return series(qos.LabRow{Samples: res.Kubepods}, phase, y)
+}
+
 // series is a container's samples of one phase as points.
 func series(r qos.LabRow, phase string, y func(qos.LabSample) float64) plotter.XYs {
 	var xy plotter.XYs
@@ -241,7 +272,7 @@ func kills(res *qos.LabResult, r qos.LabRow) plotter.XYs {
 
 func phaseEnd(res *qos.LabResult, phase string) float64 {
 	var end float64
-	for _, r := range res.Rows {
+	for _, r := range append(slices.Clone(res.Rows), qos.LabRow{Samples: res.Kubepods}) {
 		for _, x := range r.Samples {
 			if x.Phase == phase {
 				end = max(end, x.Seconds)

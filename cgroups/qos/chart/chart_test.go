@@ -48,6 +48,20 @@ func report(kill bool) *qos.LabResult {
 		}
 	}
 	res.Rows = rows
+	// kubepods: the three together.
+	for _, x := range rows[0].Samples {
+		k := x
+		for _, r := range rows[1:] {
+			for _, y := range r.Samples {
+				if y.Phase == x.Phase && y.Seconds == x.Seconds {
+					k.MemoryBytes += y.MemoryBytes
+					k.CPUs += y.CPUs
+				}
+			}
+		}
+		k.OOMKills = 0
+		res.Kubepods = append(res.Kubepods, k)
+	}
 	return res
 }
 
@@ -145,6 +159,9 @@ func TestSVGSeriesAndKill(t *testing.T) {
 			if n := count(texts, SeriesName(r)); n != 1 {
 				t.Errorf("kill %t: %q %d times in %q", kill, SeriesName(r), n, texts)
 			}
+		}
+		if n := count(texts, KubepodsName); n != 1 {
+			t.Errorf("kubepods is named %d times", n)
 		}
 		if n := count(texts, "besteffort/app (BestEffort)"); n != 1 {
 			t.Errorf("the BestEffort series is named %d times", n)
