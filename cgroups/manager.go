@@ -43,6 +43,11 @@ type Options struct {
 	// Annotations are the config's; with the systemd driver,
 	// org.systemd.property.<Name> ones become properties of the unit.
 	Annotations map[string]string
+	// Record, when set, is called by Begin with the cgroup's path (Path)
+	// and unit (Unit) once they are known and before anything is created,
+	// so that a caller killed at any later point has them on record and can
+	// remove the cgroup (Load, Delete); an error stops Begin.
+	Record func(path, unit string) error
 }
 
 func (o Options) writer() writer { return writer{rec: o.Recorder, warn: o.Warn} }
@@ -106,6 +111,11 @@ func begin(h *host, id, cgroupsPath string, res *specs.LinuxResources, opts Opti
 	m, err := plan(h, id, cgroupsPath, res, opts)
 	if err != nil {
 		return nil, err
+	}
+	if opts.Record != nil {
+		if err := opts.Record(m.Path(), ""); err != nil {
+			return nil, err
+		}
 	}
 	for i, x := range h.hier {
 		if x.V2 {

@@ -108,6 +108,11 @@ func beginSystemd(h *host, id, cgroupsPath string, res *specs.LinuxResources, op
 	}
 	m.todo.settings = settings
 	m.sd = &unit{systemdPath: p, desc: "miniruntime container " + id, props: props, extra: extra}
+	if opts.Record != nil {
+		if err := opts.Record(m.Path(), m.Unit()); err != nil {
+			return nil, err
+		}
+	}
 	return m, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 )
@@ -73,6 +74,13 @@ func createLocked(n *Network, host *nsHandle, o Options) (_ *Network, err error)
 		out := *n
 		return &out, nil
 	}
+	// On record before the bridge and the rules exist, so that a command
+	// killed from here on leaves a network that RemoveNetwork removes.
+	host.step("save network "+n.Name, nil)
+	undo = append(undo, func() { os.RemoveAll(o.networkDir(n.Name)) })
+	if err := o.saveNetwork(n); err != nil {
+		return nil, err
+	}
 	undo = append(undo, func() { deleteLink(host, n.Bridge, "undo: remove the bridge") })
 	if err := createBridge(host, n); err != nil {
 		return nil, err
@@ -89,11 +97,6 @@ func createLocked(n *Network, host *nsHandle, o Options) (_ *Network, err error)
 		if err := host.sysctl("net.ipv4.ip_forward", "1"); err != nil {
 			return nil, err
 		}
-	}
-	host.step("save network "+n.Name, nil)
-	if err := o.saveNetwork(n); err != nil {
-		undo = append(undo, func() { os.RemoveAll(o.networkDir(n.Name)) })
-		return nil, err
 	}
 	out := *n
 	return &out, nil
@@ -129,6 +132,20 @@ func RemoveNetwork(name string, force bool, o Options) error {
 	}
 	defer unlock()
 	n, err := o.loadNetwork(name)
+	if errors.Is(err, ErrNotFound) && validName(name) {
+		// A directory without its record: what a removal killed after
+		// removing the record left (the kernel's part went before it).
+		dir := o.networkDir(name)
+		if _, serr := os.Lstat(dir); serr == nil {
+			host, herr := openNS(o.HostNS, o.Recorder)
+			if herr != nil {
+				return herr
+			}
+			host.step("forget network "+name+" (left half removed)", nil)
+			host.Close()
+			return os.RemoveAll(dir)
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -176,7 +193,32 @@ func RemoveNetwork(name string, force bool, o Options) error {
 		return err
 	}
 	host.step("forget network "+n.Name, nil)
-	return os.RemoveAll(o.networkDir(n.Name))
+	return o.removeNetworkDir(n.Name)
+}
+
+// removeNetworkDir removes a network's files with network.json last, so
+// that a removal killed half way leaves the record (and can begin again)
+// or a directory without one (which RemoveNetwork then removes).
+func (o Options) removeNetworkDir(name string) error {
+	dir := o.networkDir(name)
+	ents, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	for _, e := range ents {
+		if e.Name() != "network.json" {
+			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+				return err
+			}
+		}
+	}
+	if err := os.Remove(filepath.Join(dir, "network.json")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // DefaultNetwork returns the network "default", creating it on first use:

@@ -16,6 +16,7 @@ import (
 	"github.com/miniruntime/miniruntime/cgroups"
 	"github.com/miniruntime/miniruntime/internal/atomicfile"
 	"github.com/miniruntime/miniruntime/internal/trace"
+	"github.com/miniruntime/miniruntime/netns"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -111,6 +112,13 @@ func Create(o CreateOptions) (*Container, *os.Process, error) {
 	for _, w := range specWarnings(b.Spec) {
 		warn("%s", w)
 	}
+	var pidFile string
+	if o.PidFile != "" {
+		var err error
+		if pidFile, err = filepath.Abs(o.PidFile); err != nil {
+			return nil, nil, fmt.Errorf("--pid-file %s: %w", o.PidFile, err)
+		}
+	}
 	if err := os.MkdirAll(o.Root, 0o711); err != nil {
 		return nil, nil, fmt.Errorf("state root %s: %w", o.Root, err)
 	}
@@ -121,6 +129,14 @@ func Create(o CreateOptions) (*Container, *os.Process, error) {
 		}
 		return nil, nil, fmt.Errorf("state dir %s: %w", dir, err)
 	}
+	// Held until create returns, so that a delete of the same id waits for
+	// it instead of removing what it is making; a create killed drops it.
+	unlock, err := lockDir(dir)
+	if err != nil {
+		os.Remove(dir)
+		return nil, nil, err
+	}
+	defer unlock()
 	var undo undoStack
 	undo.push(func() { os.RemoveAll(dir) })
 	c := &Container{
@@ -128,6 +144,7 @@ func Create(o CreateOptions) (*Container, *os.Process, error) {
 		Owner: "", Annotations: b.Spec.Annotations, dir: dir,
 		SharedPidNS: !hasNamespace(b.Spec, specs.PIDNamespace),
 		HostMounts:  !hasNamespace(b.Spec, specs.MountNamespace),
+		Creating:    true, PidFile: pidFile,
 	}
 	proc, err := c.create(b, o, &undo)
 	if err != nil {
@@ -151,12 +168,21 @@ func checkCreateFlags(s *specs.Spec, o CreateOptions) error {
 	return nil
 }
 
+// create makes the container. Each thing it makes is on record in
+// state.json before it is made, so that `delete --force` finds it whatever
+// instruction a SIGKILL stops create at: the first record (cgroup path,
+// systemd unit, the networks by name; Begin's Record) comes before the
+// cgroup, addresses are released by network and id, the init's pid and
+// start time are recorded before it is told anything (until then it exits
+// when the sync socket closes under it), veths, port rules and port claims
+// are found by network and id, and the pid file is on record before it is
+// written. The last record clears Creating.
 func (c *Container) create(b *Bundle, o CreateOptions, undo *undoStack) (*os.Process, error) {
 	rec := o.Trace
-	if req, _ := parseNetworkRequest(b.Spec); req != nil {
-		undo.push(func() { c.detachNetworks(rec) })
-		if err := c.allocateNetworks(req, b.Spec, rec); err != nil {
-			return nil, err
+	req, _ := parseNetworkRequest(b.Spec)
+	if req != nil {
+		for _, name := range req.names {
+			c.Networks = append(c.Networks, &netns.Attachment{Network: name, ContainerID: c.ID})
 		}
 	}
 
@@ -164,12 +190,22 @@ func (c *Container) create(b *Bundle, o CreateOptions, undo *undoStack) (*os.Pro
 	// the rest of the cgroup is made while the init's runtime starts up.
 	cg, err := cgroups.Begin(c.ID, b.Spec.Linux.CgroupsPath, b.Spec.Linux.Resources, cgroups.Options{
 		Recorder: rec, Systemd: o.SystemdCgroup, Annotations: b.Spec.Annotations, Warn: warnLine,
+		Record: func(path, unit string) error {
+			c.CgroupPath, c.SystemdUnit = path, unit
+			return c.save()
+		},
 	})
 	if err != nil {
 		return nil, err
 	}
 	undo.push(func() { cg.Delete() })
 	c.CgroupPath, c.SystemdUnit = cg.Path(), cg.Unit()
+	if req != nil {
+		undo.push(func() { c.detachNetworks(rec) })
+		if err := c.allocateNetworks(req, b.Spec, rec); err != nil {
+			return nil, err
+		}
+	}
 
 	cmd, parentSock, held, err := initCommand(b.Spec, o.ProcessIO, cg)
 	if err != nil {
@@ -199,6 +235,14 @@ func (c *Container) create(b *Bundle, o CreateOptions, undo *undoStack) (*os.Pro
 		}
 	})
 	c.Pid = cmd.Process.Pid
+	if _, c.StartTime, err = procStat(c.Pid); err != nil {
+		return nil, fmt.Errorf("container init %d: %w", c.Pid, err)
+	}
+	// The init waits for its config: on record first, so that an init
+	// that outlives a killed create can be found and killed.
+	if err := c.save(); err != nil {
+		return nil, err
+	}
 	// What the init needs only later is done while its runtime starts.
 	if err := c.freeze(b, rec); err != nil {
 		return nil, err
@@ -207,21 +251,30 @@ func (c *Container) create(b *Bundle, o CreateOptions, undo *undoStack) (*os.Pro
 	if err := cg.FinishFor(c.Pid); err != nil {
 		return nil, err
 	}
-	if _, c.StartTime, err = procStat(c.Pid); err != nil {
-		return nil, fmt.Errorf("container init %d: %w", c.Pid, err)
-	}
 	if err := joinCgroup(cmd, b.Spec, cg, rec); err != nil {
 		return nil, c.initFailed(cmd, err)
 	}
+	undo.push(func() { removePidFile(c.PidFile, c.Pid) })
 	if err := c.handshake(b, o, parentSock, cmd, cg, exe); err != nil {
 		return nil, err
 	}
-	if o.PidFile != "" {
-		if err := writePidFile(o.PidFile, c.Pid); err != nil {
-			return nil, err
+	return cmd.Process, nil
+}
+
+// commit writes the pid file and the last record, which says the container
+// is made.
+func (c *Container) commit() error {
+	if c.PidFile != "" {
+		if err := writePidFile(c.PidFile, c.Pid); err != nil {
+			return err
 		}
 	}
-	return cmd.Process, nil
+	c.Creating = false
+	if err := c.save(); err != nil {
+		c.Creating = true
+		return err
+	}
+	return nil
 }
 
 // freeze writes the config into the state dir, where start and delete read
@@ -260,6 +313,14 @@ func (c *Container) handshake(b *Bundle, o CreateOptions, sock *os.File, cmd *ex
 			len(hooksOf(b.Spec, "prestart")) == 0 && len(hooksOf(b.Spec, "poststart")) == 0,
 	}
 	cfg.setIO(o.ProcessIO)
+	plan, err := compileInit(b.Spec, planOptions{
+		Rootfs: c.Rootfs, NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring,
+		Console: cfg.ConsoleFD != 0, StartAtOnce: cfg.StartAtOnce, CgroupNS: cfg.CgroupNS, Kcore: hostHasKcore(),
+	})
+	if err != nil {
+		return c.initFailed(cmd, err)
+	}
+	cfg.Plan = plan
 	enc, dec := json.NewEncoder(sock), json.NewDecoder(sock)
 	if err := writeCgroupsLine(sock, selfJoin(cmd, b.Spec, cg)); err != nil {
 		return c.initFailed(cmd, fmt.Errorf("send config to init: %w", err))
@@ -283,8 +344,8 @@ func (c *Container) handshake(b *Bundle, o CreateOptions, sock *os.File, cmd *ex
 	}
 	exe.Close()
 	if !stops {
-		if err := c.save(); err != nil {
-			return c.initFailed(cmd, fmt.Errorf("save state: %w", err))
+		if err := c.commit(); err != nil {
+			return c.initFailed(cmd, err)
 		}
 	}
 	for {
@@ -329,8 +390,8 @@ func (c *Container) handshake(b *Bundle, o CreateOptions, sock *os.File, cmd *ex
 				o.Trace.Step("start the process at once, with a message on the sync socket (run, no prestart or poststart hooks)", "")
 			}
 			if stops {
-				if err := c.save(); err != nil {
-					return c.initFailed(cmd, fmt.Errorf("save state: %w", err))
+				if err := c.commit(); err != nil {
+					return c.initFailed(cmd, err)
 				}
 			}
 			return nil
@@ -512,6 +573,17 @@ func writePidFile(path string, pid int) error {
 		return fmt.Errorf("--pid-file %s: %w", path, err)
 	}
 	return nil
+}
+
+// removePidFile removes the pid file of a container that was never made,
+// if it still names its init (a later create may have reused the path).
+func removePidFile(path string, pid int) {
+	if path == "" || pid <= 0 {
+		return
+	}
+	if b, err := os.ReadFile(path); err == nil && string(b) == strconv.Itoa(pid) {
+		os.Remove(path)
+	}
 }
 
 // undoStack collects the inverse of every step create has taken, so a

@@ -232,7 +232,7 @@ func (c *Container) destroy(spec *specs.Spec, rec *trace.Recorder) error {
 			return fmt.Errorf("remove cgroup %s: %w", c.CgroupPath, err)
 		}
 	}
-	if c.HostMounts {
+	if c.HostMounts && c.Rootfs != "" {
 		if err := unmountUnder(c.Rootfs, rec); err != nil {
 			return err
 		}
@@ -240,14 +240,43 @@ func (c *Container) destroy(spec *specs.Spec, rec *trace.Recorder) error {
 	if err := c.detachNetworks(rec); err != nil {
 		return fmt.Errorf("release networks: %w", err)
 	}
+	if c.Creating {
+		removePidFile(c.PidFile, c.Pid)
+	}
 	state := c.State().State
 	state.Status = specs.StateStopped
-	if err := os.RemoveAll(c.dir); err != nil {
-		return fmt.Errorf("remove state dir %s: %w", c.dir, err)
+	if err := removeStateDir(c.dir); err != nil {
+		return err
 	}
 	rec.Step("remove the state dir", trace.Quote("rm", "-rf", c.dir))
 	if spec != nil {
 		runHooksWarn(rec, "poststop", hooksOf(spec, "poststop"), state)
+	}
+	return nil
+}
+
+// removeStateDir removes the state dir with its record last, so that a
+// delete killed half way leaves the record (and delete can begin again) or
+// an empty dir (which Load still reads as a stopped container), never files
+// without it.
+func removeStateDir(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove state dir %s: %w", dir, err)
+	}
+	for _, e := range ents {
+		if e.Name() == stateFile {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return fmt.Errorf("remove state dir %s: %w", dir, err)
+		}
+	}
+	if err := os.Remove(filepath.Join(dir, stateFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove state dir %s: %w", dir, err)
+	}
+	if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove state dir %s: %w", dir, err)
 	}
 	return nil
 }

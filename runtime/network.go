@@ -73,7 +73,8 @@ func parseNetworkRequest(s *specs.Spec) (*networkRequest, error) {
 
 // allocateNetworks reserves an address on each requested network before the
 // container exists, so that /etc/hosts can name it; the state dir already
-// exists, so a concurrent garbage collection sees the id as alive. The
+// exists, so a concurrent garbage collection sees the id as alive, and
+// c.Networks already names each network (create records them first). The
 // files a container needs for networking are bind-mounted unless the spec
 // mounts its own.
 func (c *Container) allocateNetworks(req *networkRequest, s *specs.Spec, rec *trace.Recorder) error {
@@ -99,7 +100,9 @@ func (c *Container) allocateNetworks(req *networkRequest, s *specs.Spec, rec *tr
 		if i == 0 {
 			att.Ports = req.ports
 		}
-		c.Networks = append(c.Networks, att)
+		// create put the network on record by name before this
+		// allocation; Detach needs no more than that to release it.
+		c.Networks[i] = att
 	}
 	return c.provideNetworkFiles(s)
 }

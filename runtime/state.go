@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/miniruntime/miniruntime/internal/atomicfile"
 	"github.com/miniruntime/miniruntime/internal/sysfile"
 	"github.com/miniruntime/miniruntime/netns"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -26,6 +25,10 @@ const (
 	Running Status = "running"
 	Paused  Status = "paused"
 	Stopped Status = "stopped"
+	// Creating is a container whose create has not finished: one still
+	// running, or one that was killed while its init lives on. A create
+	// killed before there was any process reads as stopped.
+	Creating Status = "creating"
 )
 
 // CanStart, CanKill and CanDelete say which operations a status allows.
@@ -60,12 +63,24 @@ type Container struct {
 	// Networks are the container's network attachments (addresses, veth,
 	// published ports), released at delete.
 	Networks []*netns.Attachment `json:"networks,omitempty"`
+	// Creating is set from create's first record until its last: the
+	// container may be half made. Everything above is recorded before the
+	// thing it names is made (the cgroup and unit, each network by name,
+	// the init's pid and start time as soon as it is forked), so that
+	// delete can remove whatever a create killed at any point left.
+	Creating bool `json:"creating,omitempty"`
+	// PidFile is --pid-file, absolute; delete removes it when create did
+	// not finish and it still names the init.
+	PidFile string `json:"pidFile,omitempty"`
 
 	dir  string      // <root>/<id>
 	spec *specs.Spec // the frozen config, once read (Spec)
 	// started: create let the init go on to the process at once
 	// (CreateOptions.StartAtOnce), so Start has nothing to do.
 	started bool
+	// loaded: read from the state dir (Load), so that a command re-reads
+	// the record once it holds the lock; busy: a create holds the lock.
+	loaded, busy bool
 }
 
 const (
@@ -79,28 +94,49 @@ func (c *Container) Dir() string { return c.dir }
 
 func (c *Container) fifoPath() string { return filepath.Join(c.dir, fifoFile) }
 
-// Load reads the state of container id under root.
+// Load reads the state of container id under root. A state dir without a
+// record (a create killed between making the dir and writing its first
+// record, or a delete killed between removing the record and the dir) is a
+// container too, status creating or stopped, so that state, list and
+// delete see it and delete can free its id.
 func Load(root, id string) (*Container, error) {
 	if err := ValidateID(id); err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(root, id)
-	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	c, err := readState(filepath.Join(root, id), id)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("%w: %s", ErrNotExist, id)
+		return nil, err
+	}
+	if c.Creating {
+		c.busy = dirLocked(c.dir)
+	}
+	return c, nil
+}
+
+// notContainers are the directories under the state root that hold other
+// things than containers (the netns package's).
+var notContainers = map[string]bool{"networks": true, "pods": true}
+
+func readState(dir, id string) (*Container, error) {
+	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if errors.Is(err, os.ErrNotExist) {
+		if fi, serr := os.Lstat(dir); serr == nil && fi.IsDir() && !notContainers[id] {
+			return &Container{ID: id, dir: dir, Creating: true, loaded: true}, nil
 		}
+		return nil, fmt.Errorf("%w: %s", ErrNotExist, id)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("read state %s: %w", dir, err)
 	}
 	var c Container
 	if err := json.Unmarshal(b, &c); err != nil {
 		return nil, fmt.Errorf("read state %s: %w", dir, err)
 	}
-	c.dir = dir
+	c.dir, c.loaded = dir, true
 	return &c, nil
 }
 
-// List loads every container under root, skipping entries being created.
+// List loads every container under root.
 func List(root string) ([]*Container, error) {
 	ents, err := os.ReadDir(root)
 	if err != nil {
@@ -114,6 +150,9 @@ func List(root string) ([]*Container, error) {
 		if !e.IsDir() {
 			continue
 		}
+		if ValidateID(e.Name()) != nil {
+			continue
+		}
 		c, err := Load(root, e.Name())
 		if err != nil {
 			continue
@@ -123,19 +162,48 @@ func List(root string) ([]*Container, error) {
 	return out, nil
 }
 
-// save writes state.json atomically, so a reader never sees half of it.
+// save writes state.json atomically, so a reader never sees half of it,
+// and with its data on disk before the rename, so that a state root on a
+// disk does not hold an empty record after a crash of the machine.
 func (c *Container) save() error {
 	b, err := json.Marshal(c)
 	if err != nil {
 		return err
 	}
-	return atomicfile.WriteFile(filepath.Join(c.dir, stateFile), b, 0o600)
+	tmp, err := os.CreateTemp(c.dir, "."+stateFile+".")
+	if err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	_, err = tmp.Write(b)
+	if err == nil {
+		err = tmp.Chmod(0o600)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), filepath.Join(c.dir, stateFile))
+	}
+	if err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	return nil
 }
 
 // Status reads the container's status from the kernel: the init process
 // (checked against its recorded start time, so a reused pid is not ours),
 // the exec FIFO (present until start) and the cgroup freezer.
 func (c *Container) Status() Status {
+	if c.Creating {
+		if c.busy || c.initAlive() {
+			return Creating
+		}
+		return Stopped
+	}
 	if !c.initAlive() {
 		return Stopped
 	}
@@ -206,9 +274,34 @@ func (c *Container) State() OCIState {
 }
 
 // lock takes an exclusive lock on the container's state dir for the life of
-// one command, so that concurrent start/kill/delete calls are serialised.
+// one command, so that concurrent create/start/delete calls are serialised
+// (the kernel drops it when its holder dies, even by SIGKILL). A record read
+// before the lock is read again under it: a create or delete may have
+// changed it meanwhile. ErrNotExist: the container went meanwhile.
 func (c *Container) lock() (func(), error) {
-	return lockDir(c.dir)
+	unlock, err := lockDir(c.dir)
+	if err != nil || !c.loaded {
+		return unlock, err
+	}
+	fresh, err := readState(c.dir, c.ID)
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	spec, started := c.spec, c.started
+	*c = *fresh
+	c.spec, c.started = spec, started
+	return unlock, nil
+}
+
+// dirLocked reports whether another command holds dir's lock.
+func dirLocked(dir string) bool {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	return unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB) == unix.EWOULDBLOCK
 }
 
 func lockDir(dir string) (func(), error) {

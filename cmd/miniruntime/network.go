@@ -1,9 +1,11 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"text/tabwriter"
 
 	"github.com/miniruntime/miniruntime/netns"
@@ -108,7 +110,18 @@ func networkRmCmd() *cobra.Command {
 		Short: "Remove a network (with --force, even while containers are attached)",
 		Args:  exactArgs("a network name"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return netns.RemoveNetwork(args[0], force, netOptions("network"))
+			o := netOptions("network")
+			// Addresses whose container has no state dir under --root
+			// any more (a runtime killed long ago, an older version's
+			// leftovers) hold nothing: they do not keep the network.
+			exists := func(id string) bool {
+				_, err := os.Lstat(filepath.Join(g.root, id))
+				return err == nil
+			}
+			if err := netns.GC(args[0], exists, o); err != nil && !errors.Is(err, netns.ErrNotFound) {
+				return err
+			}
+			return netns.RemoveNetwork(args[0], force, o)
 		},
 	}
 	c.Flags().BoolVarP(&force, "force", "f", false, "remove even with containers attached")
