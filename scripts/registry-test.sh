@@ -33,14 +33,16 @@ start_ns=$(date +%s%N)
 W=""
 regpid=""
 made_policy=""
-ids=()
 cleanup() {
-  local rc=$? id i
+  local rc=$? id i m
   set +e
   if [ -n "$made_policy" ]; then rm -f /usr/sbin/policy-rc.d; fi
-  for id in "${ids[@]}"; do
-    timeout 30 "$MR" --root "$W/state" delete -f "$id" >/dev/null 2>&1
-  done
+  # The containers a failure left (a run that passed removed its own).
+  if [ -n "$W" ] && [ -d "$W/state" ]; then
+    for id in $(timeout 30 "$MR" --root "$W/state" list -q 2>/dev/null); do
+      timeout 30 "$MR" --root "$W/state" delete -f "$id" >/dev/null 2>&1
+    done
+  fi
   if [ -n "$regpid" ] && kill "$regpid" 2>/dev/null; then
     for i in $(seq 50); do kill -0 "$regpid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$regpid" 2>/dev/null
@@ -226,7 +228,6 @@ n=0
 check_run() { # check_run REF: the script's view, and the default command
   local ref=$1 out
   n=$((n + 1))
-  ids+=("regtest-$$-$n")
   out=$(mr run --image-root "$STORE" --pull never --image "$ref" "regtest-$$-$n" -- "$script") ||
     fail "run --image $ref exited $?: $out"
   [ "$out" = "$want" ] || fail "run --image $ref: the container saw:
@@ -234,7 +235,6 @@ $out
 want:
 $want"
   n=$((n + 1))
-  ids+=("regtest-$$-$n")
   out=$(mr run --image-root "$STORE" --pull never --image "$ref" "regtest-$$-$n") || fail "run --image $ref (default command) exited $?"
   [ "$out" = "default command" ] || fail "run --image $ref: the default command printed $out"
 }
@@ -254,10 +254,16 @@ check_run "$REG/test/multi@$DIGEST"
 # pulled by digest, its uid and cwd read from /proc.
 n=$((n + 1))
 det="regtest-$$-$n"
-ids+=("$det")
 mr run -d --image-root "$STORE" --pull never --image "$REG/test/multi@$DIGEST" "$det" -- 'exec sleep 60' >/dev/null
 pid=$(mr state "$det" | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
 [ -n "$pid" ] || fail "no pid for the detached container"
+# start returns once the process is released; it drops to the image's
+# user and execs on its own time: wait for the command itself.
+for _ in $(seq 100); do
+  [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = sleep ] && break
+  sleep 0.1
+done
+[ "$(cat "/proc/$pid/comm" 2>/dev/null)" = sleep ] || fail "the detached container's process is not running sleep after 10 s"
 uids=$(awk '/^Uid:/ { print $2, $3, $4, $5 }' "/proc/$pid/status")
 [ "$uids" = "1000 1000 1000 1000" ] || fail "the process's uids are $uids"
 groups=$(awk '/^Groups:/ { $1 = ""; print }' "/proc/$pid/status" | xargs)
@@ -331,7 +337,6 @@ bad "layer 4 of 4" img pull "$REG/test/multi:cut"
 # up in the store but its own container.
 img pull --progress none "$REG/test/multi:nocmd" >/dev/null
 n=$((n + 1))
-ids+=("regtest-$$-$n")
 bad "the image has no command" mr run --image-root "$STORE" --pull never --image "$REG/test/multi:nocmd" "regtest-$$-$n"
 
 # --- nothing left --------------------------------------------------------------
