@@ -85,7 +85,7 @@ func parseSystemdPath(id, cgroupsPath string) (systemdPath, error) {
 			if strings.HasPrefix(cgroupsPath, "/") {
 				hint = "; a path is for the cgroupfs driver (without --systemd-cgroup)"
 			}
-			return bad(`expected "slice:prefix:name" with the systemd cgroup driver, such as "system.slice:miniruntime:%s"%s`, id, hint)
+			return bad(`expected "slice:prefix:name" with the systemd cgroup driver, such as %q%s`, "system.slice:"+DefaultScopePrefix+":"+id, hint)
 		}
 		slice, prefix, name = parts[0], parts[1], parts[2]
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"sigs.k8s.io/yaml"
@@ -133,7 +134,7 @@ func podFromTree(tree any) (*Pod, error) {
 	case "":
 		return nil, fieldErr("kind", "missing: not a Pod manifest (it needs kind: Pod)")
 	default:
-		return nil, fieldErr("kind", "%s is not a Pod; give a Pod manifest (for a workload, copy its spec.template into a Pod)", p.Kind)
+		return nil, fieldErr("kind", "%s is not a Pod; give a Pod manifest (for a workload, copy its spec.template into a Pod)", printable(p.Kind))
 	}
 	if p.APIVersion, err = optString(top, "apiVersion", "apiVersion"); err != nil {
 		return nil, err
@@ -245,7 +246,7 @@ func resourceList(v any, field string) (ResourceList, error) {
 	}
 	out := ResourceList{}
 	for _, name := range sortedKeys(m) {
-		f := field + "." + name
+		f := field + "." + printable(name)
 		if err := checkResourceName(name, f); err != nil {
 			return nil, err
 		}
@@ -270,6 +271,12 @@ func checkResourceName(name, field string) error {
 		}
 		return nil
 	case strings.Contains(name, "/"):
+		// An extended resource is a qualified name, domain/name, as the
+		// API server requires: nothing else would print as one word.
+		domain, rest, _ := strings.Cut(name, "/")
+		if domain == "" || rest == "" || len(name) > 253 || strings.IndexFunc(domain, notDNSRune) >= 0 || strings.IndexFunc(rest, notNameRune) >= 0 {
+			return fieldErr(field, "%q is not an extended resource name (domain/name, such as example.com/gpu)", name)
+		}
 		return nil
 	}
 	return fieldErr(field, "unknown resource %q (cpu, memory, ephemeral-storage, hugepages-<size>, or an extended resource such as example.com/gpu)", name)
@@ -459,3 +466,20 @@ func sortedKeys[V any](m map[string]V) []string {
 
 // errNoContainer is returned when --container names no container.
 var errNoContainer = errors.New("no such container")
+
+func notDNSRune(r rune) bool {
+	return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '.' || r == '-')
+}
+
+func notNameRune(r rune) bool {
+	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_')
+}
+
+// printable is s itself when it prints as itself, else quoted, so that an
+// error naming it stays on one line.
+func printable(s string) string {
+	if q := strconv.Quote(s); q[1:len(q)-1] != s {
+		return q
+	}
+	return s
+}
