@@ -3,6 +3,8 @@
 # validation/) against a runtime binary. See /work/shared/CONFORMANCE.md.
 #
 # Usage: scripts/conformance.sh [RUNTIME_BINARY]   (default: ./bin/miniruntime)
+#        scripts/conformance.sh --build   (only build the suite into the cache:
+#        a test guest has no network, so the host builds it first)
 #
 # Environment:
 #   CONFORMANCE_CACHE       build cache (default /var/tmp/miniruntime-conformance)
@@ -34,16 +36,26 @@ warn() {
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo_root=$(cd "$script_dir/.." && pwd)
 
+build_only=
 case "${1:-}" in
 -h | --help)
-	sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+	sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 	exit 0
 	;;
+--build)
+	build_only=1
+	shift
+	;;
 esac
-[[ $# -le 1 ]] || die "usage: $0 [RUNTIME_BINARY]"
+[[ $# -le 1 ]] || die "usage: $0 [RUNTIME_BINARY] | --build"
+[[ -z $build_only || $# -eq 0 ]] || die "usage: $0 --build (no runtime)"
 
 # --- the runtime under test -------------------------------------------------
-runtime_arg=${1:-$repo_root/bin/miniruntime}
+if [[ -n $build_only ]]; then
+	runtime_arg=/bin/true # not run: only the build below
+else
+	runtime_arg=${1:-$repo_root/bin/miniruntime}
+fi
 if [[ $runtime_arg == */* ]]; then
 	# Absolute path, without resolving symlinks (the basename names the state root).
 	runtime=$(realpath -s -- "$runtime_arg")
@@ -145,6 +157,10 @@ build_suite() {
 	build_work=
 }
 build_suite
+if [[ -n $build_only ]]; then
+	echo "conformance: suite built in $suite"
+	exit 0
+fi
 
 mapfile -t all_programs < <(find "$suite/bin" -maxdepth 1 -type f -perm -u+x ! -name runtimetest -printf '%f\n' | LC_ALL=C sort)
 if [[ ${#all_programs[@]} -ne $EXPECTED_PROGRAMS ]]; then

@@ -297,7 +297,8 @@ func TestSystemdPodmanRun(t *testing.T) {
 }
 
 // A malformed cgroupsPath is refused with one line that names the command,
-// the container and linux.cgroupsPath, and nothing is left.
+// the container and linux.cgroupsPath, and nothing is left: no state (the
+// harness's leak check), no unit, no cgroup.
 func TestSystemdBadPath(t *testing.T) {
 	for _, tc := range []struct{ path, want string }{
 		{"a:b", `expected "slice:prefix:name"`},
@@ -305,16 +306,79 @@ func TestSystemdBadPath(t *testing.T) {
 		{"kubepods/burstable.slice:x:y", `contains "/"`},
 		{"machine:libpod:x", "not a slice unit name"},
 		{"system.slice:docker:", "name (third part) is empty"},
+		{"system.slice:doc ker:x", `" " is not allowed in a systemd unit name`},
+		{"system.slice:docker:" + strings.Repeat("x", 250), "longer than systemd's 255 characters"},
 	} {
-		t.Run(sanitize(tc.path), func(t *testing.T) {
+		t.Run(sanitize(tc.path[:min(len(tc.path), 40)]), func(t *testing.T) {
 			e := newSystemdEnv(t, tc.path)
 			e.writeSpec()
-			r := e.sd("create", "-b", e.bundle, "bad")
-			want := `miniruntime create bad: linux.cgroupsPath "` + tc.path + `": `
-			if r.code != 1 || !strings.HasPrefix(r.stderr, want) || !strings.Contains(r.stderr, tc.want) || strings.Count(r.stderr, "\n") != 1 {
-				t.Fatalf("exit %d, stderr %q; want exit 1 and one line starting %q with %q", r.code, r.stderr, want, tc.want)
+			before := unitsAndCgroups(t)
+			for _, cmd := range []string{"create", "run"} {
+				r := e.sd(cmd, "-b", e.bundle, "bad")
+				want := `miniruntime ` + cmd + ` bad: linux.cgroupsPath "` + tc.path + `": `
+				if r.code != 1 || !strings.HasPrefix(r.stderr, want) || !strings.Contains(r.stderr, tc.want) || strings.Count(r.stderr, "\n") != 1 {
+					t.Fatalf("%s: exit %d, stderr %q; want exit 1 and one line starting %q with %q", cmd, r.code, r.stderr, want, tc.want)
+				}
 			}
+			wantNothingNew(t, before)
 		})
+	}
+}
+
+// A unit systemd itself refuses (here a property it does not know, from an
+// org.systemd.property annotation) fails create and run in one line that
+// names the command, the container, the unit and systemd's reason, and
+// leaves nothing: no state, no unit (not even a failed one), no cgroup.
+func TestSystemdRefusedUnit(t *testing.T) {
+	const id = "mrsd-refused"
+	const unit = "miniruntime-" + id + ".scope"
+	e := newSystemdEnv(t, "", unit)
+	e.spec.Annotations = map[string]string{"org.systemd.property.NoSuchPropertyHere": "uint64 1"}
+	e.writeSpec()
+	before := unitsAndCgroups(t)
+	for _, cmd := range []string{"create", "run"} {
+		r := e.sd(cmd, "-b", e.bundle, id)
+		want := "miniruntime " + cmd + " " + id + ": "
+		if r.code != 1 || !strings.HasPrefix(r.stderr, want) || !strings.Contains(r.stderr, unit) ||
+			!strings.Contains(r.stderr, "NoSuchPropertyHere") || strings.Count(r.stderr, "\n") != 1 {
+			t.Fatalf("%s: exit %d, stderr %q; want exit 1 and one line starting %q naming %s and the property", cmd, r.code, r.stderr, want, unit)
+		}
+		if unitListed(t, unit) {
+			t.Fatalf("%s: the refused unit is listed:\n%s", cmd, systemctl(t, "list-units", "--all", "--plain", "--no-legend", unit))
+		}
+	}
+	wantNothingNew(t, before)
+}
+
+// unitsAndCgroups lists every unit systemd knows (in any state) and every
+// cgroup directory, for wantNothingNew.
+func unitsAndCgroups(t *testing.T) map[string]bool {
+	t.Helper()
+	m := map[string]bool{}
+	for _, l := range strings.Split(systemctl(t, "list-units", "--all", "--plain", "--no-legend"), "\n") {
+		if f := strings.Fields(l); len(f) > 0 {
+			m["unit "+f[0]] = true
+		}
+	}
+	filepath.WalkDir("/sys/fs/cgroup", func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			m["cgroup "+p] = true
+		}
+		return nil
+	})
+	return m
+}
+
+// wantNothingNew fails if a unit or a cgroup appeared since before.
+// Units of systemd's own that come and go on their own (a user's session
+// or a timer's service in a test guest) would show here too; the guest
+// runs none.
+func wantNothingNew(t *testing.T, before map[string]bool) {
+	t.Helper()
+	for k := range unitsAndCgroups(t) {
+		if !before[k] {
+			t.Errorf("leak: %s appeared", k)
+		}
 	}
 }
 
@@ -387,4 +451,80 @@ func TestSystemdCgroupWithoutSystemd(t *testing.T) {
 	e.sdOK("start", "fs")
 	e.sdOK("update", "--pids-limit", "20", "fs")
 	e.sdOK("delete", "--force", "fs")
+}
+
+// The QoS lab with the systemd driver, as a kubelet with cgroupDriver
+// systemd lays pods out, teaches the same lesson as with cgroupfs: under
+// memory pressure the kernel kills BestEffort first and spares Guaranteed,
+// and under CPU contention BestEffort (cpu.weight 1) gets the least. Its
+// slices and scopes are gone afterwards. TestQosLabSystemd checks the
+// units it makes on the way; this one checks what it found.
+func TestSystemdQosLabLesson(t *testing.T) {
+	needSystemd(t)
+	if testing.Short() {
+		t.Skip("runs containers for several seconds")
+	}
+	csvPath := filepath.Join(t.TempDir(), "lab.csv")
+	before := unitsAndCgroups(t)
+	r := qosRun(t, "", "qos", "lab", "--cgroup-driver", "systemd", "--dir", qosExamples,
+		"--cpu-seconds", "2", "--memory-seconds", "10", "--interval", "100ms", "--csv", csvPath)
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s\n%s", r.code, r.stderr, r.stdout)
+	}
+	t.Logf("%s", r.stdout)
+	if !strings.Contains(r.stdout, "systemd driver, under /miniruntime_qoslab_") {
+		t.Errorf("the lab does not say it ran with the systemd driver:\n%s", r.stdout)
+	}
+	raw, err := os.ReadFile(csvPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("csv: want a header and 3 rows:\n%s", raw)
+	}
+	col := map[string]int{}
+	for i, h := range strings.Split(lines[0], ",") {
+		col[h] = i
+	}
+	for _, h := range []string{"qos_class", "oom_kills", "cpu_share_percent"} {
+		if _, ok := col[h]; !ok {
+			t.Fatalf("csv has no %s column: %s", h, lines[0])
+		}
+	}
+	row := map[string][]string{}
+	for _, l := range lines[1:] {
+		f := strings.Split(l, ",") // no field of these rows has a comma
+		row[f[col["qos_class"]]] = f
+	}
+	field := func(class, name string) string {
+		if f, ok := row[class]; ok && col[name] < len(f) {
+			return f[col[name]]
+		}
+		t.Fatalf("csv: no %s row with %s:\n%s", class, name, raw)
+		return ""
+	}
+	share := func(class string) float64 {
+		v, err := strconv.ParseFloat(field(class, "cpu_share_percent"), 64)
+		if err != nil {
+			t.Fatalf("%s cpu_share_percent: %v", class, err)
+		}
+		return v
+	}
+	if field("BestEffort", "oom_kills") == "0" {
+		t.Errorf("BestEffort was not OOM-killed:\n%s", r.stdout)
+	}
+	if field("Guaranteed", "oom_kills") != "0" {
+		t.Errorf("Guaranteed was OOM-killed:\n%s", r.stdout)
+	}
+	if !strings.Contains(r.stdout, "BestEffort (besteffort/app) was OOM-killed first") {
+		t.Errorf("verdict:\n%s", r.stdout)
+	}
+	// Guaranteed is capped at one CPU, so against Burstable the order
+	// depends on the machine; BestEffort's weight of 1 against 20 and 39
+	// puts it last anywhere.
+	if be := share("BestEffort"); be >= share("Burstable") || be >= share("Guaranteed") {
+		t.Errorf("BestEffort's CPU share %.1f%% is not the smallest:\n%s", be, r.stdout)
+	}
+	wantNothingNew(t, before)
 }
