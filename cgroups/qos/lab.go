@@ -105,8 +105,11 @@ type LabSample struct {
 	Seconds     float64 `json:"t"`
 	MemoryBytes uint64  `json:"memoryBytes"`
 	// CPUs is the average number of CPUs the container kept busy since
-	// the reading before.
-	CPUs float64 `json:"cpus"`
+	// the reading before; CPUSeconds the CPU time it used in the phase so
+	// far (whose slope is CPUs, and which a late or early reading does
+	// not distort).
+	CPUs       float64 `json:"cpus"`
+	CPUSeconds float64 `json:"cpuSeconds"`
 	// OOMKills counts the container's OOM kills in this phase so far.
 	OOMKills uint64 `json:"oomKills"`
 }
@@ -706,8 +709,9 @@ func (l *lab) beginPhase(phase string) {
 		if r.mgr == nil {
 			continue
 		}
+		at := time.Now()
 		if st, err := r.mgr.Stats(); err == nil && st != nil {
-			r.last, r.lastAt = *st, time.Now()
+			r.last, r.lastAt = *st, at
 		}
 	}
 	l.kube.base = l.kube.last
@@ -715,13 +719,15 @@ func (l *lab) beginPhase(phase string) {
 
 // sample reads the row's cgroup and records a sample.
 func (l *lab) sample(r *labRow) {
-	st, err := r.mgr.Stats()
-	if err != nil || st == nil {
-		return
-	}
+	// The time before the reading: Stats reads the CPU time first, and
+	// the rest can take long on a slow (emulated) machine.
 	now := time.Now()
 	if now.Sub(r.lastAt) < time.Millisecond {
 		return // read just now (a last check right after another)
+	}
+	st, err := r.mgr.Stats()
+	if err != nil || st == nil {
+		return
 	}
 	x := LabSample{Phase: r.series.phase, Seconds: now.Sub(l.phaseStart).Seconds(), MemoryBytes: st.Memory.Usage.Usage}
 	if st.Memory.Usage.Usage == math.MaxUint64 {
@@ -729,6 +735,9 @@ func (l *lab) sample(r *labRow) {
 	}
 	if d := now.Sub(r.lastAt); d > 0 && st.CPU.Usage.Total >= r.last.CPU.Usage.Total {
 		x.CPUs = float64(st.CPU.Usage.Total-r.last.CPU.Usage.Total) / float64(d)
+	}
+	if st.CPU.Usage.Total >= r.base.CPU.Usage.Total {
+		x.CPUSeconds = float64(st.CPU.Usage.Total-r.base.CPU.Usage.Total) / 1e9
 	}
 	if st.OOMKills >= r.base.OOMKills {
 		x.OOMKills = st.OOMKills - r.base.OOMKills

@@ -307,10 +307,10 @@ func TestSamplesCSV(t *testing.T) {
 	if len(recs) != 1+14+7+5+1 || strings.Join(recs[0], ",") != strings.Join(LabSamplesCSVHeader, ",") {
 		t.Fatalf("%d records: %q", len(recs), b.String())
 	}
-	if kill := recs[len(recs)-2]; strings.Join(kill, ",") != "besteffort,app,BestEffort,memory,3.000,0,0.000,1" {
+	if kill := recs[len(recs)-2]; strings.Join(kill, ",") != "besteffort,app,BestEffort,memory,3.000,0,0.000,0.000,1" {
 		t.Errorf("the kill: %v", kill)
 	}
-	if kube := recs[len(recs)-1]; strings.Join(kube, ",") != "kubepods,,,memory,2.500,419430400,0.000,0" {
+	if kube := recs[len(recs)-1]; strings.Join(kube, ",") != "kubepods,,,memory,2.500,419430400,0.000,0.000,0" {
 		t.Errorf("kubepods: %v", kube)
 	}
 }

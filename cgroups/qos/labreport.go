@@ -202,7 +202,7 @@ func WriteLabCSV(w io.Writer, res *LabResult) error {
 func u(n uint64) string { return strconv.FormatUint(n, 10) }
 
 // LabSamplesCSVHeader is the first line of WriteLabSamplesCSV.
-var LabSamplesCSVHeader = []string{"pod", "container", "qos_class", "phase", "t_seconds", "memory_bytes", "cpus", "oom_kills"}
+var LabSamplesCSVHeader = []string{"pod", "container", "qos_class", "phase", "t_seconds", "memory_bytes", "cpus", "cpu_seconds", "oom_kills"}
 
 // WriteLabSamplesCSV writes every sample, one line each: the time series
 // behind the summary of WriteLabCSV, in the long form a spreadsheet's
@@ -215,7 +215,7 @@ func WriteLabSamplesCSV(w io.Writer, res *LabResult) error {
 		for _, x := range samples {
 			cw.Write([]string{
 				pod, container, string(class), x.Phase, strconv.FormatFloat(x.Seconds, 'f', 3, 64),
-				u(x.MemoryBytes), strconv.FormatFloat(x.CPUs, 'f', 3, 64), u(x.OOMKills),
+				u(x.MemoryBytes), strconv.FormatFloat(x.CPUs, 'f', 3, 64), strconv.FormatFloat(x.CPUSeconds, 'f', 3, 64), u(x.OOMKills),
 			})
 		}
 	}

@@ -96,9 +96,9 @@ func build(res *qos.LabResult) (mem, cpu *plot.Plot, legend plot.Legend, err err
 	mem.Title.Text = fmt.Sprintf("Memory in the memory phase: the kubepods limit is %s", mib(uint64(res.NodeMemory)))
 	mem.X.Label.Text = "seconds since the first container of the phase started"
 	mem.Y.Label.Text = "memory (MiB)"
-	cpu.Title.Text = fmt.Sprintf("CPU in the CPU phase: every container runs 2 busy loops on %d CPUs", res.NodeCPUs)
-	cpu.X.Label.Text = "seconds since the first container of the phase started"
-	cpu.Y.Label.Text = "CPUs busy"
+	cpu.Title.Text = fmt.Sprintf("CPU in the CPU phase (2 busy loops per container, %d CPUs): the slope is CPUs busy", res.NodeCPUs)
+	cpu.X.Label.Text = "seconds since all containers of the phase run"
+	cpu.Y.Label.Text = "CPU time used (s)"
 	for _, p := range []*plot.Plot{mem, cpu} {
 		p.Add(plotter.NewGrid())
 		p.Y.Min = 0
@@ -114,7 +114,7 @@ func build(res *qos.LabResult) (mem, cpu *plot.Plot, legend plot.Legend, err err
 	for i, r := range res.Rows {
 		col := palette[i%len(palette)]
 		solid := draw.LineStyle{Color: col, Width: vg.Points(1.8)}
-		memXY, cpuXY := series(r, qos.PhaseMemory, func(x qos.LabSample) float64 { return float64(x.MemoryBytes) / (1 << 20) }), series(r, qos.PhaseCPU, func(x qos.LabSample) float64 { return x.CPUs })
+		memXY, cpuXY := series(r, qos.PhaseMemory, func(x qos.LabSample) float64 { return float64(x.MemoryBytes) / (1 << 20) }), series(r, qos.PhaseCPU, cpuTime)
 		for _, x := range r.Samples {
 			topMem = max(topMem, x.MemoryBytes)
 		}
@@ -147,7 +147,7 @@ func build(res *qos.LabResult) (mem, cpu *plot.Plot, legend plot.Legend, err err
 			topMem = max(topMem, b)
 		}
 		if n, ok := cpuLimit(r.CPUMax); ok && cpuEnd > 0 {
-			if err := hline(cpu, 0, cpuEnd, n, limit); err != nil {
+			if err := slope(cpu, cpuEnd, n, limit); err != nil {
 				return nil, nil, legend, err
 			}
 		}
@@ -155,7 +155,7 @@ func build(res *qos.LabResult) (mem, cpu *plot.Plot, legend plot.Legend, err err
 	}
 	if len(res.Kubepods) > 0 {
 		all := draw.LineStyle{Color: grey, Width: vg.Points(1.2)}
-		memXY, cpuXY := kubeSeries(res, qos.PhaseMemory, func(x qos.LabSample) float64 { return float64(x.MemoryBytes) / (1 << 20) }), kubeSeries(res, qos.PhaseCPU, func(x qos.LabSample) float64 { return x.CPUs })
+		memXY, cpuXY := kubeSeries(res, qos.PhaseMemory, func(x qos.LabSample) float64 { return float64(x.MemoryBytes) / (1 << 20) }), kubeSeries(res, qos.PhaseCPU, cpuTime)
 		var thumb plot.Thumbnailer = &plotter.Line{LineStyle: all}
 		for _, s := range []struct {
 			p  *plot.Plot
@@ -197,11 +197,10 @@ func build(res *qos.LabResult) (mem, cpu *plot.Plot, legend plot.Legend, err err
 	}
 	if cpuEnd > 0 {
 		node := draw.LineStyle{Color: grey, Width: vg.Points(2), Dashes: dotted}
-		if err := hline(cpu, 0, cpuEnd, float64(res.NodeCPUs), node); err != nil {
+		if err := slope(cpu, cpuEnd, float64(res.NodeCPUs), node); err != nil {
 			return nil, nil, legend, err
 		}
-		legend.Add("the node's CPUs", &plotter.Line{LineStyle: node})
-		cpu.Y.Max = float64(res.NodeCPUs) * 1.15
+		legend.Add("all the node's CPUs", &plotter.Line{LineStyle: node})
 	}
 	if len(marks) > 0 {
 		sc, err := plotter.NewScatter(marks)
@@ -289,6 +288,22 @@ func line(xy plotter.XYs, sty draw.LineStyle) (*plotter.Line, error) {
 	}
 	l.LineStyle = sty
 	return l, nil
+}
+
+// cpuTime is a sample's CPU time: the CPU panel draws it rather than the
+// CPUs of each interval, whose jitter (a late reading, then an early one)
+// hides the shares.
+func cpuTime(x qos.LabSample) float64 { return x.CPUSeconds }
+
+// slope draws n CPUs' worth of CPU time: a line from 0 rising n seconds
+// a second.
+func slope(p *plot.Plot, end, n float64, sty draw.LineStyle) error {
+	l, err := line(plotter.XYs{{X: 0, Y: 0}, {X: end, Y: n * end}}, sty)
+	if err != nil {
+		return err
+	}
+	p.Add(l)
+	return nil
 }
 
 func hline(p *plot.Plot, x0, x1, y float64, sty draw.LineStyle) error {

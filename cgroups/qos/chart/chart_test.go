@@ -28,7 +28,7 @@ func report(kill bool) *qos.LabResult {
 	for i := range rows {
 		r := &rows[i]
 		for t := 0.0; t <= 2; t += 0.25 {
-			r.Samples = append(r.Samples, qos.LabSample{Phase: "cpu", Seconds: t, MemoryBytes: 1 << 20, CPUs: cpus[i]})
+			r.Samples = append(r.Samples, qos.LabSample{Phase: "cpu", Seconds: t, MemoryBytes: 1 << 20, CPUs: cpus[i], CPUSeconds: cpus[i] * t})
 		}
 		for t := 0.0; t <= 4; t += 0.25 {
 			x := qos.LabSample{Phase: "memory", Seconds: t, MemoryBytes: hold[i] * uint64(min(t, 1)*100) / 100}
@@ -56,6 +56,7 @@ func report(kill bool) *qos.LabResult {
 				if y.Phase == x.Phase && y.Seconds == x.Seconds {
 					k.MemoryBytes += y.MemoryBytes
 					k.CPUs += y.CPUs
+					k.CPUSeconds += y.CPUSeconds
 				}
 			}
 		}
