@@ -6,10 +6,14 @@
 # systemd unit, mount, veth, nftables rule, address or port claim, and no
 # process. Needs root.
 #
-#   scripts/kill-test.sh [--kills N] [--seed S] [--systemd-cgroup] BINARY
+#   scripts/kill-test.sh [--kills N] [--seed S] [--max-ms MS] [--systemd-cgroup] BINARY
 #
-# Environment: KILL_TEST_KILLS (default 320), KILL_TEST_SEED (default: the
-# time), KILL_TEST_MAX_MS (the longest delay before the kill, default 60).
+# --kills: stop after this many kills (default KILL_TEST_KILLS or 320);
+# --seed: for $RANDOM, to replay a run (default KILL_TEST_SEED or the time);
+# --max-ms: the longest delay before a kill (default KILL_TEST_MAX_MS or 60;
+# under emulation, where everything takes ten times as long, 600 reaches as
+# far into each command). Each command's delay is drawn from 0 to the
+# smaller of this and the command's measured duration.
 #
 # The runtime keeps its state in a private --root under a temporary
 # directory; its containers, network and pod carry this run's prefix, so
@@ -22,7 +26,7 @@
 # and exits 1 on any leak or failed clean-up.
 set -euo pipefail
 
-usage() { echo "usage: $0 [--kills N] [--seed S] [--systemd-cgroup] BINARY" >&2; exit 2; }
+usage() { echo "usage: $0 [--kills N] [--seed S] [--max-ms MS] [--systemd-cgroup] BINARY" >&2; exit 2; }
 KILLS=${KILL_TEST_KILLS:-320}
 SEED=${KILL_TEST_SEED:-$(date +%s)}
 MAX_MS=${KILL_TEST_MAX_MS:-60}
@@ -31,6 +35,7 @@ while [ $# -gt 0 ]; do
   case $1 in
     --kills) KILLS=$2; shift 2 ;;
     --seed) SEED=$2; shift 2 ;;
+    --max-ms) MAX_MS=$2; shift 2 ;;
     --systemd-cgroup) SYSTEMD_CGROUP=(--systemd-cgroup); shift ;;
     -h|--help) usage ;;
     -*) usage ;;
@@ -215,6 +220,35 @@ finish() {
   fi
 }
 
+# How long each command takes here, so that the random delay (0 to
+# MAX_MS) stops short of where the command would be done: a kill that comes
+# after the end is no kill. Three unkilled runs each, the longest counts.
+declare -A SPAN=()
+now_us() { local t=${EPOCHREALTIME/./}; echo $((10#$t)); }
+span() {
+  local kind=$1 t0 t1 d; shift
+  t0=$(now_us)
+  "$@" </dev/null >>"$LOG" 2>&1 || true
+  t1=$(now_us)
+  d=$(( (t1 - t0) / 1000 + 1 ))
+  [ "$d" -gt "${SPAN[$kind]:-0}" ] && SPAN[$kind]=$d
+  return 0
+}
+for i in 1 2 3; do
+  c=$P-cal$i
+  span create "${MR[@]}" create -b "$W/long" --net "$NET" "$c"
+  span start "${MR[@]}" start "$c"
+  span delete "${MR[@]}" delete --force "$c"
+  span run "${MR[@]}" run -b "$W/short" --net "$NET" "$c"
+  mr delete --force "$c" >>"$LOG" 2>&1 || true
+  mr network create --subnet 10.124.250.0/24 "$P-cal" >>"$LOG" 2>&1 || true
+  span "network rm" "${MR[@]}" network rm "$P-cal"
+done
+for k in create start delete run "network rm"; do
+  [ "${SPAN[$k]:-0}" -lt "$MAX_MS" ] || SPAN[$k]=$MAX_MS
+done
+delay() { echo $(( RANDOM % (${SPAN[$1]} + 1) )); }
+
 total_kills() { local s=0 k; for k in "${KILLED[@]}"; do s=$((s + k)); done; echo $s; }
 
 # One round per iteration; the mix gives every command its share of kills.
@@ -223,7 +257,6 @@ total_kills() { local s=0 k; for k in "${KILLED[@]}"; do s=$((s + k)); done; ech
 while [ "$(total_kills)" -lt "$KILLS" ] && [ $N -lt $((KILLS * 4)) ]; do
   N=$((N + 1))
   id=$P-$N
-  ms=$(( RANDOM % (MAX_MS + 1) ))
   net=()
   nets=()
   case $(( RANDOM % 4 )) in
@@ -233,30 +266,36 @@ while [ "$(total_kills)" -lt "$KILLS" ] && [ $N -lt $((KILLS * 4)) ]; do
   esac
   r=$(( RANDOM % 20 ))
   if [ $r -lt 6 ]; then
+    ms=$(delay create)
     ROUND="create ${net[*]} after ${ms}ms"
     killat $ms create create -b "$W/long" "${net[@]}" "$id"
   elif [ $r -lt 9 ]; then
+    ms=$(delay create)
     ROUND="run -d ${net[*]} after ${ms}ms"
     killat $ms run run -d -b "$W/long" "${net[@]}" "$id"
   elif [ $r -lt 12 ]; then
+    ms=$(delay run)
     ROUND="run ${net[*]} after ${ms}ms"
     killat $ms run run -b "$W/short" "${net[@]}" "$id"
   elif [ $r -lt 14 ]; then
+    ms=$(delay start)
     ROUND="start ${net[*]} after ${ms}ms"
     mr create -b "$W/long" "${net[@]}" "$id" >>"$LOG" 2>&1 || true
-    killat $(( ms / 4 )) start start "$id"
+    killat $ms start start "$id"
   elif [ $r -lt 18 ]; then
+    ms=$(delay delete)
     ROUND="delete ${net[*]} after ${ms}ms"
     if [ $(( r % 2 )) = 0 ]; then
       mr run -d -b "$W/long" "${net[@]}" "$id" >>"$LOG" 2>&1 || true
     else
       mr create -b "$W/long" "${net[@]}" "$id" >>"$LOG" 2>&1 || true
     fi
-    killat $(( ms / 2 )) delete delete --force "$id"
+    killat $ms delete delete --force "$id"
   else
     # network rm, with a container attached (then --force) or not.
     s=$P-s$N
     s=${s:0:12}
+    ms=$(delay "network rm")
     ROUND="network rm $s after ${ms}ms"
     mr network create --subnet "10.124.$(( N % 250 )).0/24" "$s" >>"$LOG" 2>&1 || true
     force=()
@@ -264,7 +303,7 @@ while [ "$(total_kills)" -lt "$KILLS" ] && [ $N -lt $((KILLS * 4)) ]; do
       mr run -d -b "$W/long" --net "$s" "$id" >>"$LOG" 2>&1 || true
       force=(--force)
     fi
-    killat $(( ms / 3 )) "network rm" network rm "${force[@]}" "$s"
+    killat $ms "network rm" network rm "${force[@]}" "$s"
     finish "$id" "$s"
     if ! mr network rm "$s" >>"$LOG" 2>&1 && ! tail -n 1 "$LOG" | grep -q 'not found'; then
       echo "round $N ($ROUND): network rm $s failed: $(tail -n 1 "$LOG")" >&2
@@ -289,7 +328,7 @@ done
 # The end: the network and the pod go, with a kill in the middle of each
 # first attempt.
 ROUND="final network rm"
-killat $(( RANDOM % (MAX_MS + 1) )) "network rm" network rm "$NET"
+killat "$(delay "network rm")" "network rm" network rm "$NET"
 mr pod rm "$POD" >>"$LOG" 2>&1 || { echo "pod rm $POD failed: $(tail -n 1 "$LOG")" >&2; FAILED=$((FAILED + 1)); }
 if ! mr network rm "$NET" >>"$LOG" 2>&1 && ! tail -n 1 "$LOG" | grep -q 'not found'; then
   echo "final network rm $NET failed: $(tail -n 1 "$LOG")" >&2
@@ -313,7 +352,7 @@ driver=cgroupfs
 [ ${#SYSTEMD_CGROUP[@]} -gt 0 ] && driver=systemd
 printf 'kill-test: seed %s, %d rounds, driver %s, systemd %s\n' "$SEED" "$N" "$driver" "$([ $SYSTEMD = 1 ] && echo running || echo absent)"
 for k in create run start delete "network rm"; do
-  printf '  %-11s %4d kills in %4d rounds\n' "$k" "${KILLED[$k]:-0}" "${ROUNDS[$k]:-0}"
+  printf '  %-11s %4d kills in %4d rounds (delay 0-%d ms)\n' "$k" "${KILLED[$k]:-0}" "${ROUNDS[$k]:-0}" "${SPAN[$k]}"
 done
 printf '  kills %d, leaks %d, failed clean-ups %d, invisible state dirs %d, inits that exited after delete %d, %d s\n' \
   "$(total_kills)" "$LEAKS" "$FAILED" "$INVISIBLE" "$LATE" $((SECONDS - T0))
