@@ -3,10 +3,8 @@ package runtime
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 
-	"github.com/miniruntime/miniruntime/internal/trace"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -29,54 +27,6 @@ var devSymlinks = [][2]string{
 	{"/proc/self/fd/1", "/dev/stdout"},
 	{"/proc/self/fd/2", "/dev/stderr"},
 	{"pts/ptmx", "/dev/ptmx"},
-}
-
-// createDevices makes the default devices and linux.devices. Inside a user
-// namespace mknod is not allowed, so the host's node is bind-mounted instead.
-func (f *fs) createDevices(s *specs.Spec, inUserNS bool) error {
-	devs := append([]specs.LinuxDevice{}, defaultDevices...)
-	for _, d := range s.Linux.Devices {
-		devs = replaceDevice(devs, d)
-	}
-	// Most nodes live directly in /dev: resolve it once.
-	dev, err := f.openDir("/dev")
-	if err != nil {
-		return fmt.Errorf("/dev: %w", err)
-	}
-	defer unix.Close(dev)
-	for i, d := range devs {
-		dirfd := dev
-		if filepath.Dir(d.Path) != "/dev" {
-			if dirfd, err = f.openDir(filepath.Dir(d.Path)); err != nil {
-				return fmt.Errorf("linux.devices %s: %w", d.Path, err)
-			}
-		}
-		err := f.createDevice(dirfd, d, inUserNS)
-		if dirfd != dev {
-			unix.Close(dirfd)
-		}
-		if err != nil {
-			if i < len(defaultDevices) {
-				return fmt.Errorf("default device %s: %w", d.Path, err)
-			}
-			return fmt.Errorf("linux.devices %s: %w", d.Path, err)
-		}
-	}
-	links := devSymlinks
-	// runc links /dev/core to the kernel's memory image where the kernel
-	// has one (it is readable only with CAP_SYS_RAWIO, which containers
-	// lack by default), and so does miniruntime, so that programs that
-	// look for it find the same /dev.
-	if _, err := os.Stat("/proc/kcore"); err == nil {
-		links = append(links[:len(links):len(links)], [2]string{"/proc/kcore", "/dev/core"})
-	}
-	for _, l := range links {
-		if err := unix.Symlinkat(l[0], dev, filepath.Base(l[1])); err != nil && !errors.Is(err, unix.EEXIST) {
-			return fmt.Errorf("symlink %s: %w", l[1], err)
-		}
-		f.rec.Step("link "+l[1], trace.Quote("ln", "-s", l[0], l[1]))
-	}
-	return nil
 }
 
 // openDir makes a directory inside the rootfs (resolved safely, see

@@ -9,9 +9,7 @@ import (
 	"os/exec"
 	"strconv"
 
-	"github.com/miniruntime/miniruntime/internal/trace"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
-	"golang.org/x/sys/unix"
 )
 
 // Exec starts an additional process in a created or running container: it
@@ -65,6 +63,7 @@ func (c *Container) Exec(p *specs.Process, o ProcessIO) (*os.Process, error) {
 		Spec: appArmorForInit(es, spec.Process), Exec: true, ExecMountNS: mountNS, CgroupNS: cgroupNS(es, false),
 	}
 	cfg.setIO(o)
+	cfg.Plan = compileExec(es, cfg.CgroupNS, mountNS, cfg.ConsoleFD != 0)
 	enc := json.NewEncoder(sock)
 	if err := writeCgroupsLine(sock, selfJoin(cmd, es, cg)); err != nil {
 		return nil, killed(cmd, fmt.Errorf("send config to exec process: %w", err))
@@ -120,44 +119,4 @@ func execSpec(s *specs.Spec, p *specs.Process, initPid int) (*specs.Spec, string
 	l.UIDMappings, l.GIDMappings = nil, nil
 	es.Linux = &l
 	return &es, mountNS
-}
-
-// runExec is the init's side of Exec: no rootfs to build, only the process.
-func (in *initProc) runExec() error {
-	s := in.cfg.Spec
-	if err := prepareProcess(s.Process, in.rec); err != nil {
-		return err
-	}
-	if err := enterCgroupNS(in.cfg.CgroupNS, in.rec); err != nil {
-		return err
-	}
-	if in.cfg.ExecMountNS != "" {
-		// This thread is locked (Init) and is the one that will execve:
-		// it alone enters the container's mount namespace, which needs an
-		// fs_struct of its own first.
-		if err := unix.Unshare(unix.CLONE_FS); err != nil {
-			return fmt.Errorf("unshare(CLONE_FS): %w", err)
-		}
-		if err := setnsPath(in.cfg.ExecMountNS, unix.CLONE_NEWNS); err != nil {
-			return fmt.Errorf("join the container's mount namespace: %w", err)
-		}
-		in.rec.Step("join the mount namespace", trace.Quote("nsenter", "--mount="+in.cfg.ExecMountNS))
-	}
-	var console *os.File
-	var err error
-	if in.cfg.ConsoleFD != 0 {
-		if console, err = in.setupConsole(); err != nil {
-			return err
-		}
-	}
-	exe, err := lookPath(s.Process)
-	if err != nil {
-		return err
-	}
-	if err := in.send(msgReady); err != nil {
-		return err
-	}
-	in.sock.Close()
-	in.sock = nil
-	return execProcess(s, exe, in.cfg.PreserveFDs, console, in.rec)
 }

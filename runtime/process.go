@@ -7,9 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 
-	"github.com/miniruntime/miniruntime/internal/trace"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -71,88 +69,6 @@ func checkExecutable(path string) error {
 		return fmt.Errorf("stat %s: permission denied", path)
 	}
 	return nil
-}
-
-// execProcess applies the process attributes in the order that keeps each
-// step possible and safe, then replaces the init with the user's program:
-//
-//	raise rlimit ceilings, umask, scheduling -> cwd (checked inside the
-//	rootfs) -> close leaked fds -> bounding set -> keep caps across setuid
-//	-> groups, gid, uid -> capability sets -> ambient -> no_new_privs ->
-//	seccomp -> rlimits -> AppArmor profile -> execve
-//
-// The rlimits come last so that the runtime's own code never runs under
-// them: a Go process reserves more address space than a modest RLIMIT_AS
-// allows, and a huge RLIMIT_STACK gives every new thread a huge stack.
-// Hard limits above the current ones are raised first, while the init is
-// still privileged; setting the exact values at the end only lowers.
-//
-// Without noNewPrivileges an unprivileged user could not load a seccomp
-// filter, so then it is loaded before the user and capabilities change, as
-// runc does.
-func execProcess(s *specs.Spec, exe string, preserve int, console *os.File, rec *trace.Recorder) error {
-	p := s.Process
-	if err := raiseRlimitCeilings(p.Rlimits); err != nil {
-		return err
-	}
-	if p.User.Umask != nil {
-		unix.Umask(int(*p.User.Umask))
-	}
-	if err := setScheduling(p); err != nil {
-		return err
-	}
-	aa, err := openAppArmor(p)
-	if err != nil {
-		return err
-	}
-	env := withHome(p.Env, int(p.User.UID))
-	if console != nil {
-		if err := attachConsole(console); err != nil {
-			return err
-		}
-	}
-	// The cwd must be checked, and leaked fds closed, before any seccomp
-	// filter can block getcwd or readdir.
-	if err := enterCwd(p.Cwd); err != nil {
-		return err
-	}
-	if err := closeLeakedFDs(3 + preserve); err != nil {
-		return err
-	}
-	if !p.NoNewPrivileges {
-		if err := loadSeccomp(s.Linux.Seccomp, rec); err != nil {
-			return err
-		}
-	}
-	if err := setUserAndCaps(p, rec); err != nil {
-		return err
-	}
-	if p.NoNewPrivileges {
-		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-			return fmt.Errorf("process.noNewPrivileges: %w", err)
-		}
-		rec.Step("no new privileges from setuid binaries or file caps", "prctl(PR_SET_NO_NEW_PRIVS, 1)")
-	}
-	// After the user change the cwd may no longer be reachable.
-	if err := unix.Chdir(p.Cwd); err != nil {
-		return fmt.Errorf("process.cwd %s: %w", p.Cwd, err)
-	}
-	if p.NoNewPrivileges {
-		if err := loadSeccomp(s.Linux.Seccomp, rec); err != nil {
-			return err
-		}
-	}
-	if err := setRlimits(p.Rlimits, rec); err != nil {
-		return err
-	}
-	if err := aa.apply(rec); err != nil {
-		return err
-	}
-	if rec.Enabled() {
-		rec.Step("replace the init with the container process", trace.Quote(append([]string{"exec"}, p.Args...)...))
-	}
-	err = unix.Exec(exe, p.Args, env)
-	return fmt.Errorf("exec %s: %w", exe, err)
 }
 
 func rlimitFlag(t string) string {
@@ -259,18 +175,6 @@ func raiseRlimitCeilings(rls []specs.POSIXRlimit) error {
 				return fmt.Errorf("process.rlimits %s: raise hard limit to %d: %w", rl.Type, rl.Hard, err)
 			}
 		}
-	}
-	return nil
-}
-
-// setRlimits sets the exact limits. syscall.Setrlimit, not x/sys: for
-// RLIMIT_NOFILE it also stops Go from restoring its startup value in execve.
-func setRlimits(rls []specs.POSIXRlimit, rec *trace.Recorder) error {
-	for _, rl := range rls {
-		if err := syscall.Setrlimit(rlimitNames[rl.Type], &syscall.Rlimit{Cur: rl.Soft, Max: rl.Hard}); err != nil {
-			return fmt.Errorf("process.rlimits %s: %w", rl.Type, err)
-		}
-		rec.Step("set "+rl.Type, fmt.Sprintf("prlimit --%s=%d:%d", rlimitFlag(rl.Type), rl.Soft, rl.Hard))
 	}
 	return nil
 }

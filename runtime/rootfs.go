@@ -74,27 +74,16 @@ func mountCommand(src, dst, fstype string, flags uintptr, data string) string {
 	if o != "" {
 		words = append(words, "-o", o)
 	}
+	if src == "" {
+		return trace.Quote(append(words, dst)...)
+	}
 	return trace.Quote(append(words, src, dst)...)
 }
 
-// prepareRoot makes the host's mounts stop propagating into the container
-// (and back), then bind-mounts the rootfs onto itself so that it is a mount
-// point, which pivot_root requires.
-func (f *fs) prepareRoot(s *specs.Spec, ownMountNS bool) error {
-	// Without a mount namespace of its own the container shares the
-	// caller's: the propagation of the host's / is not ours to change.
-	if ownMountNS {
-		prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
-		if p, ok := propagationOpts[s.Linux.RootfsPropagation]; ok && s.Linux.RootfsPropagation != "unbindable" && s.Linux.RootfsPropagation != "runbindable" {
-			prop = p | unix.MS_REC
-		}
-		if err := f.mount("", "/", "", prop, "", ""); err != nil {
-			return err
-		}
-		if err := f.makeParentPrivate(); err != nil {
-			return err
-		}
-	}
+// bindRootfs bind-mounts the rootfs onto itself so that it is a mount
+// point, which pivot_root requires, and opens it: every later target is
+// resolved inside it.
+func (f *fs) bindRootfs() error {
 	if err := f.mount(f.rootfs, f.rootfs, "", unix.MS_BIND|unix.MS_REC, "", ""); err != nil {
 		return err
 	}
@@ -172,16 +161,6 @@ func unescapeMountinfo(s string) string {
 	return r.Replace(s)
 }
 
-// mountAll performs the spec's mounts in order.
-func (f *fs) mountAll(s *specs.Spec, cgroupMode string) error {
-	for i, m := range s.Mounts {
-		if err := f.mountOne(m, cgroupMode); err != nil {
-			return fmt.Errorf("mounts[%d] %s: %w", i, m.Destination, err)
-		}
-	}
-	return nil
-}
-
 func isBind(m specs.Mount) bool {
 	if m.Type == "bind" {
 		return true
@@ -194,17 +173,11 @@ func isBind(m specs.Mount) bool {
 	return false
 }
 
-func (f *fs) mountOne(m specs.Mount, cgroupMode string) error {
-	o, err := parseMountOptions(m.Options)
-	if err != nil {
-		return err
-	}
-	if m.Type == "bind" {
-		o.bind = true
-	}
-	if m.Type == "cgroup" || m.Type == "cgroup2" {
-		return f.mountCgroup(m, o, cgroupMode)
-	}
+// mountOp performs one of the spec's mounts (not a cgroup one: see
+// mountCgroup).
+func (f *fs) mountOp(mo MountOp) error {
+	o := mo.opts()
+	m := specs.Mount{Source: mo.Source, Destination: mo.Destination, Type: mo.Type}
 	isDir := true
 	if o.bind {
 		fi, err := os.Stat(m.Source)

@@ -12,21 +12,26 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// setUserAndCaps switches to process.user and leaves exactly the requested
-// capabilities, in the only order that works: the bounding set is trimmed
-// while CAP_SETPCAP is still held, keepcaps carries the permitted set across
-// the uid change, the five sets are set afterwards, ambient last (it needs
-// the capability in both permitted and inheritable).
+// Switching to process.user with exactly the requested capabilities takes
+// four steps of the plan, in the only order that works: the bounding set is
+// trimmed while CAP_SETPCAP is still held (dropBounding), keepcaps carries
+// the permitted set across the uid change (setIDsKeepingCaps), the three
+// sets are set afterwards (setCapSets), ambient last: it needs the
+// capability in both permitted and inheritable (raiseAmbient).
 //
 // The id changes are raw system calls on this thread only: this is the
 // thread that will execve, and execve ends every other thread.
-func setUserAndCaps(p *specs.Process, rec *trace.Recorder) error {
-	last := lastCap()
-	c := p.Capabilities
+
+func capsOrNone(c *specs.LinuxCapabilities) *specs.LinuxCapabilities {
 	if c == nil {
-		c = &specs.LinuxCapabilities{}
+		return &specs.LinuxCapabilities{}
 	}
-	bounding := capMask(c.Bounding, last)
+	return c
+}
+
+func dropBounding(c *specs.LinuxCapabilities) error {
+	last := lastCap()
+	bounding := capMask(capsOrNone(c).Bounding, last)
 	for bit := uint(0); bit <= last; bit++ {
 		if bounding&(1<<bit) == 0 {
 			if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(bit), 0, 0, 0); err != nil {
@@ -34,15 +39,24 @@ func setUserAndCaps(p *specs.Process, rec *trace.Recorder) error {
 			}
 		}
 	}
+	return nil
+}
+
+func setIDsKeepingCaps(u specs.User) error {
 	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("prctl(PR_SET_KEEPCAPS): %w", err)
 	}
-	if err := setIDs(p.User); err != nil {
+	if err := setIDs(u); err != nil {
 		return err
 	}
 	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0); err != nil {
 		return fmt.Errorf("prctl(PR_SET_KEEPCAPS): %w", err)
 	}
+	return nil
+}
+
+func setCapSets(c *specs.LinuxCapabilities) error {
+	c, last := capsOrNone(c), lastCap()
 	eff, perm, inh := capMask(c.Effective, last), capMask(c.Permitted, last), capMask(c.Inheritable, last)
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
 	data := [2]unix.CapUserData{
@@ -52,6 +66,12 @@ func setUserAndCaps(p *specs.Process, rec *trace.Recorder) error {
 	if err := unix.Capset(&hdr, &data[0]); err != nil {
 		return fmt.Errorf("process.capabilities: capset: %w", err)
 	}
+	return nil
+}
+
+func raiseAmbient(c *specs.LinuxCapabilities) error {
+	c, last := capsOrNone(c), lastCap()
+	perm, inh := capMask(c.Permitted, last), capMask(c.Inheritable, last)
 	for _, name := range c.Ambient {
 		bit := capNames[strings.ToUpper(name)]
 		if bit > last || (perm&inh)&(1<<bit) == 0 {
@@ -60,10 +80,6 @@ func setUserAndCaps(p *specs.Process, rec *trace.Recorder) error {
 		if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(bit), 0, 0); err != nil {
 			return fmt.Errorf("process.capabilities.ambient %s: %w", name, err)
 		}
-	}
-	if rec.Enabled() {
-		rec.Step(fmt.Sprintf("become uid %d gid %d with %d capabilities", p.User.UID, p.User.GID, len(c.Effective)),
-			fmt.Sprintf("setpriv --reuid=%d --regid=%d --bounding-set=... --inh-caps=...", p.User.UID, p.User.GID))
 	}
 	return nil
 }

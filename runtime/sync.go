@@ -134,4 +134,6 @@ type initConfig struct {
 	// ExecMountNS is the container's mount namespace, which an exec'd
 	// process enters itself.
 	ExecMountNS string `json:"execMountNS,omitempty"`
+	// Plan is what the init does, step by step (plan.go).
+	Plan []Step `json:"plan"`
 }

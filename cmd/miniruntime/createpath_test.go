@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -75,7 +76,7 @@ func TestInitTraceFollowsParent(t *testing.T) {
 		}
 	}
 	r = e.mr("--trace", "run", "-b", e.bundle, "tr")
-	if r.code != 0 || !strings.Contains(r.stderr, "init  ] make the rootfs the new /") {
+	if r.code != 0 || !regexp.MustCompile(`init  \] \d+/\d+ make the rootfs the new /`).MatchString(r.stderr) {
 		t.Errorf("--trace: exit %d, stderr lacks the init's pivot_root step:\n%s", r.code, r.stderr)
 	}
 }
