@@ -55,5 +55,8 @@ CONFORMANCE_MIN=${CONFORMANCE_MIN:-39} scripts/conformance.sh "$PWD/bin/minirunt
 step "containerd (ctr and CRI) and podman drive miniruntime in place of runc"
 scripts/clients-test.sh "$PWD/bin/miniruntime"
 
+step "a real registry: docker-registry on 127.0.0.1, images made by umoci and pushed by skopeo"
+scripts/registry-test.sh "$PWD/bin/miniruntime"
+
 step "leak check"
 scripts/leakcheck.sh
