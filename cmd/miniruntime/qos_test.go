@@ -643,3 +643,27 @@ func labLeftovers() string {
 	}
 	return strings.Join(out, " ")
 }
+
+// The sparklines fall back to ASCII only where the locale says it is not
+// UTF-8; LC_ALL overrides LC_CTYPE, which overrides LANG.
+func TestUTF8Locale(t *testing.T) {
+	for _, tc := range []struct {
+		all, ctype, lang string
+		want             bool
+	}{
+		{"", "", "", true},
+		{"", "", "C.UTF-8", true},
+		{"", "", "en_US.utf8", true},
+		{"", "", "C", false},
+		{"", "POSIX", "en_US.UTF-8", false},
+		{"de_DE.UTF-8", "C", "C", true},
+		{"C", "", "en_US.UTF-8", false},
+	} {
+		t.Setenv("LC_ALL", tc.all)
+		t.Setenv("LC_CTYPE", tc.ctype)
+		t.Setenv("LANG", tc.lang)
+		if got := utf8Locale(); got != tc.want {
+			t.Errorf("LC_ALL=%q LC_CTYPE=%q LANG=%q: %t, want %t", tc.all, tc.ctype, tc.lang, got, tc.want)
+		}
+	}
+}
