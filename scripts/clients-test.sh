@@ -9,6 +9,8 @@
 #
 #   --control        test Debian's runc instead (the same scenarios must pass:
 #                    they are the control that shows the scenarios are right)
+#   --with-control   run every scenario with Debian's runc first, then with
+#                    RUNTIME, in one go (one guest boot); fails if either fails
 #   --only LIST      comma-separated subset of: containerd,cri,podman
 #   --log-calls FILE append one line per runtime invocation (argv, stdio, cwd)
 #   --capture-configs DIR
@@ -20,6 +22,10 @@
 #   --helpers DIR    keep the test's own client programs (tests/clients/mkimage,
 #                    tests/clients/cri) in DIR and reuse them while they are
 #                    newer than their sources (a guest under TCG compiles slowly)
+#   --prepare        only install the clients (if missing) and build those
+#                    programs into --helpers DIR, then exit: on the host, before
+#                    a test guest (which sees the host's root, but has no
+#                    network and compiles slowly) runs the scenarios
 #   --keep           keep the temp dir (logs) after the run
 #
 # Where systemd is PID 1 (/run/systemd/system), each client runs with its
@@ -40,6 +46,9 @@ set -euo pipefail
 export PATH="/usr/local/go/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 control=0
+with_control=0
+prepare=0
+args=("$@")
 only="containerd,cri,podman"
 calls_log=""
 capture_dir=""
@@ -50,6 +59,8 @@ runtime_arg=""
 while [ $# -gt 0 ]; do
   case $1 in
     --control) control=1 ;;
+    --with-control) with_control=1 ;;
+    --prepare) prepare=1 ;;
     --only) only=$2; shift ;;
     --only=*) only=${1#*=} ;;
     --log-calls) calls_log=$2; shift ;;
@@ -61,12 +72,38 @@ while [ $# -gt 0 ]; do
     --helpers) helpers=$2; shift ;;
     --helpers=*) helpers=${1#*=} ;;
     --keep) keep=1 ;;
-    -h|--help) sed -n '2,41p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,47p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "clients-test: unknown option $1" >&2; exit 2 ;;
     *) runtime_arg=$1 ;;
   esac
   shift
 done
+
+
+if [ "$with_control" = 1 ]; then
+  # The control (Debian's runc) and then the runtime, each a run of this
+  # script with the same options; both must pass.
+  [ "$control" = 0 ] || { echo "clients-test: --with-control and --control exclude each other" >&2; exit 2; }
+  rest=()
+  for a in "${args[@]}"; do
+    [ "$a" = --with-control ] || rest+=("$a")
+  done
+  out_control=$(mktemp) out_runtime=$(mktemp)
+  trap 'rm -f "$out_control" "$out_runtime"' EXIT
+  rc_control=0 rc_runtime=0
+  "$0" --control "${rest[@]}" | tee "$out_control" || rc_control=$?
+  "$0" "${rest[@]}" | tee "$out_runtime" || rc_runtime=$?
+  # Each run closes with "N passed, N failed"; the sum closes this one.
+  pc='' fc='' pr='' fr=''
+  read -r pc _ fc _ < <(tail -n 1 "$out_control") || true
+  read -r pr _ fr _ < <(tail -n 1 "$out_runtime") || true
+  [[ $pc$fc$pr$fr =~ ^[0-9]+$ ]] || { pc=0 fc=1 pr=0 fr=1; }
+  [ "$rc_control" = 0 ] || echo "clients-test: the control (Debian's runc) failed: those scenarios are wrong on this host, not the runtime"
+  echo "clients-test: control runc $pc passed, $fc failed; $(basename "${runtime_arg:-miniruntime}") $pr passed, $fr failed"
+  echo "$((pc + pr)) passed, $((fc + fr)) failed"
+  [ "$rc_control" = 0 ] && [ "$rc_runtime" = 0 ]
+  exit
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "clients-test: needs root" >&2
@@ -83,7 +120,7 @@ if [ -n "$capture_dir" ]; then
   capture_dir=$(realpath -m "$capture_dir")
   mkdir -p "$capture_dir"
 fi
-if [ ! -x "$mr_bin" ]; then
+if [ "$prepare" = 0 ] && [ ! -x "$mr_bin" ]; then
   echo "clients-test: $mr_bin is not an executable (build it with scripts/setup.sh)" >&2
   exit 2
 fi
@@ -114,6 +151,17 @@ if [ ${#missing[@]} -gt 0 ]; then
       timeout 60 systemctl disable --now "${units[@]}" >/dev/null 2>&1 || true
     fi
   fi
+fi
+
+if [ "$prepare" = 1 ]; then
+  # The packages (above) and the programs; no client started.
+  [ -n "$helpers" ] || { echo "clients-test: --prepare needs --helpers DIR" >&2; exit 2; }
+  mkdir -p "$helpers"
+  for h in mkimage cri; do
+    (cd "tests/clients/$h" && go build -o "$helpers/$h" .) || exit 1
+  done
+  echo "clients-test: clients installed, helpers built in $helpers"
+  exit 0
 fi
 
 if [ "$control" = 1 ]; then
@@ -734,9 +782,15 @@ podman_apparmor() {
   local out
   out=$(pm "${pm_run[@]}" -d --name "$pfx-aa" "$img" "${long_cmd[@]}") || { echo "$out"; return 1; }
   out=$(pm exec "$pfx-aa" cat /proc/self/attr/current; cat "/proc/$(pm inspect --format '{{.State.Pid}}' "$pfx-aa")/attr/current")
+  # Enforced, not only named: the profile denies /proc/kcore (which podman
+  # masks with /dev/null, so unconfined the read succeeds, empty).
+  local denied rc=0
+  denied=$(pm exec "$pfx-aa" cat /proc/kcore 2>&1) || rc=$?
   pm rm -f -t 0 "$pfx-aa" >/dev/null || return 1
   echo "$out"
-  expect_grep "the exec's and the container's AppArmor profile" "$(sort -u <<<"$out" | tr '\n' '|')" '^containers-default-[0-9.]+ \(enforce\)\|$'
+  echo "exec cat /proc/kcore: exit $rc: $denied"
+  expect_grep "the exec's and the container's AppArmor profile" "$(sort -u <<<"$out" | tr '\n' '|')" '^containers-default-[0-9.]+ \(enforce\)\|$' &&
+    expect_grep "reading /proc/kcore under the profile" "$rc: $denied" "^[1-9][0-9]*: .*Permission denied"
 }
 
 podman_tty_run() {

@@ -13,6 +13,10 @@
 #   CONFORMANCE_MIN         exit 1 if fewer than this many programs passed
 #   CONFORMANCE_STATE_ROOT  runtime state root used for cleanup
 #                           (default /run/<basename of the runtime>)
+#   CONFORMANCE_SHOW_FAILED print why each failed program failed (its not-ok
+#                           lines and diagnostics, the end of its stderr)
+#                           below its line: for a guest, whose logs are gone
+#                           with it
 #
 # Must run as root. Needs go, tar, timeout, flock, unshare (util-linux).
 set -euo pipefail
@@ -39,7 +43,7 @@ repo_root=$(cd "$script_dir/.." && pwd)
 build_only=
 case "${1:-}" in
 -h | --help)
-	sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+	sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 	exit 0
 	;;
 --build)
@@ -457,6 +461,12 @@ for prog in "${programs[@]}"; do
 	[[ -n $cleaned ]] && line+=" [cleaned up: $cleaned]"
 	echo "$line"
 	echo "$line" >>"$summary"
+	if [[ $verdict == FAIL && -n ${CONFORMANCE_SHOW_FAILED:-} ]]; then
+		{
+			grep -E '^not ok|"(error|message|expected|actual)"|^[[:space:]]+(error|message|expected|actual):' "$pdir/stdout" | head -n 8
+			tail -n 3 "$pdir/stderr"
+		} 2>/dev/null | cut -c1-240 | sed 's/^/    /'
+	fi
 
 	{
 		echo "# program: $prog"
