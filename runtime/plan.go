@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/miniruntime/miniruntime/cgroups"
 	"github.com/miniruntime/miniruntime/internal/trace"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -85,9 +86,6 @@ const (
 	OpParentNetwork    Op = "network"
 	OpParentHooks      Op = "hooks"
 	OpParentState      Op = "state"
-	OpParentStartFIFO  Op = "start"
-	OpParentPostStart  Op = "poststart-hooks"
-	OpParentDeleteNote Op = "delete"
 )
 
 // Step is one operation. Which operands are set depends on Op.
@@ -180,8 +178,12 @@ func compileInit(s *specs.Spec, o planOptions) ([]Step, error) {
 				add(wait)
 				waited = true
 			}
-			add(Step{Op: OpCgroupView, Mount: &mo, What: "show the container its own cgroups at " + m.Destination,
-				Shell: trace.Quote("mount", "-t", "cgroup2", "cgroup2", m.Destination) + "  # or, on cgroup v1, a tmpfs holding each hierarchy"})
+			view := trace.Quote("mount", "-t", "cgroup2", "cgroup2", m.Destination)
+			if mode, _ := cgroups.DetectMode("/sys/fs/cgroup"); mode != cgroups.Unified {
+				view = mountCommand("tmpfs", m.Destination, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=755") +
+					"; then each v1 hierarchy at " + m.Destination + "/NAME: " + map[bool]string{true: "mount -t cgroup -o NAME cgroup (in the cgroup namespace)", false: "mount --bind /sys/fs/cgroup/NAME/<container's cgroup>"}[o.CgroupNS != ""]
+			}
+			add(Step{Op: OpCgroupView, Mount: &mo, What: "show the container its own cgroups at " + m.Destination, Shell: view})
 			continue
 		}
 		add(Step{Op: OpMount, Mount: &mo, What: "mount " + mountWhat(mo), Shell: mo.shell()})
@@ -505,4 +507,133 @@ func rootfsOf(bundle string, s *specs.Spec) string {
 func hostHasKcore() bool {
 	_, err := os.Stat("/proc/kcore")
 	return err == nil
+}
+
+// PlanRequest is a bundle and the choices `create` would be given for it.
+type PlanRequest struct {
+	Bundle        string
+	ID            string
+	NoPivot       bool
+	NoNewKeyring  bool
+	SystemdCgroup bool
+	Networks      []string // --net
+	Ports         []string // -p
+}
+
+// CompilePlan prepares a bundle as create would (the same edits, the same
+// checks) and compiles its plan, without running anything: it needs no
+// root, and reads of the host only what decides the plan (the cgroup
+// layout, whether /proc/kcore exists).
+func CompilePlan(r PlanRequest) (*Plan, error) {
+	if r.ID == "" {
+		r.ID = "ID"
+	}
+	b, err := LoadBundle(r.Bundle)
+	if err != nil {
+		return nil, err
+	}
+	addNetworkAnnotations(b.Spec, r.Networks, r.Ports)
+	if err := Validate(b); err != nil {
+		return nil, err
+	}
+	// A terminal goes to the caller's console socket (or to run's own
+	// terminal): the plan assumes one is given.
+	mode, _ := cgroups.DetectMode("/sys/fs/cgroup")
+	// On cgroup v2 with the cgroupfs driver the init is born in its cgroup
+	// (CLONE_INTO_CGROUP), and clone makes its cgroup namespace.
+	born := mode == cgroups.Unified && !r.SystemdCgroup
+	init, err := compileInit(b.Spec, planOptions{
+		Rootfs: b.Rootfs, NoPivot: r.NoPivot, NoNewKeyring: r.NoNewKeyring,
+		Console: b.Spec.Process != nil && b.Spec.Process.Terminal, CgroupNS: cgroupNS(b.Spec, born), Kcore: hostHasKcore(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Plan{Parent: compileParent(b.Spec, r, mode, born), Init: init}, nil
+}
+
+// compileParent is the runtime's own side, around the init's steps. It is
+// a description: the parent's code (create.go) does these, in this order.
+func compileParent(s *specs.Spec, r PlanRequest, mode cgroups.Mode, born bool) []Step {
+	var out []Step
+	add := func(st Step) { out = append(out, st) }
+	add(step(OpParentState, "check config.json and make the container's state dir", trace.Quote("mkdir", "/run/miniruntime/"+r.ID)))
+	if r.SystemdCgroup {
+		add(step(OpParentCgroup, "ask systemd for a transient scope unit holding the container's cgroup",
+			"systemd-run --scope --unit=miniruntime-"+r.ID+".scope -p Delegate=yes ..."))
+	} else {
+		path := s.Linux.CgroupsPath
+		if path == "" {
+			path = "/miniruntime-" + r.ID
+		}
+		where := "/sys/fs/cgroup" + path
+		if mode != cgroups.Unified {
+			where = "/sys/fs/cgroup/{cpu,memory,pids,...}" + path
+		}
+		add(step(OpParentCgroup, "make the container's cgroup ("+string(mode)+" hierarchy)", trace.Quote("mkdir", "-p", where)))
+	}
+	var settings []cgroups.Setting
+	if s.Linux.Resources != nil {
+		if mode == cgroups.Unified {
+			settings, _ = cgroups.V2Values(s.Linux.Resources)
+		} else {
+			settings, _ = cgroups.V1Values(s.Linux.Resources)
+		}
+	}
+	for _, st := range settings {
+		add(Step{Op: OpParentCgroup, Path: st.File, Value: st.Value, What: "limit: " + st.Field, Shell: "echo " + trace.Quote(st.Value) + " > " + st.File})
+	}
+	if req, _ := parseNetworkRequest(s); req != nil {
+		for _, n := range req.names {
+			add(Step{Op: OpParentNetwork, Value: n, What: "reserve an address on network " + n, Shell: "# in the network's allocation file"})
+		}
+	}
+	var names []string
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Path == "" && ns.Type != specs.TimeNamespace && !(ns.Type == specs.CgroupNamespace && !born) {
+			names = append(names, string(ns.Type))
+		}
+	}
+	words := []string{"unshare"}
+	for _, n := range names {
+		words = append(words, nsFlags[specs.LinuxNamespaceType(n)].unshare)
+	}
+	if born {
+		words = append(words, "# into its cgroup: clone3(CLONE_INTO_CGROUP)")
+	}
+	add(step(OpParentClone, "fork the init (this binary, `miniruntime init`) into new namespaces: "+strings.Join(names, ","), trace.Quote(append(words, "miniruntime", "init")...)))
+	if hasNewNamespace(s, specs.UserNamespace) {
+		add(step(OpParentIDMaps, "write the user namespace's id maps", "newuidmap/newgidmap PID ..."))
+	}
+	for _, ns := range s.Linux.Namespaces {
+		switch {
+		case ns.Path == "":
+		case ns.Type == specs.UserNamespace || ns.Type == specs.TimeNamespace:
+			add(Step{Op: OpParentJoin, Path: ns.Path, What: "the init's C preamble joins the " + string(ns.Type) + " namespace before its Go runtime starts", Shell: trace.Quote("nsenter", "--"+nsFlags[ns.Type].proc+"="+ns.Path)})
+		case ns.Type == specs.CgroupNamespace:
+		default:
+			add(Step{Op: OpParentJoin, Path: ns.Path, What: "join the " + string(ns.Type) + " namespace on the forking thread", Shell: trace.Quote("nsenter", "--"+nsFlags[ns.Type].proc+"="+ns.Path)})
+		}
+	}
+	if hasNewNamespace(s, specs.TimeNamespace) {
+		add(step(OpParentJoin, "the init's C preamble makes its time namespace, writes the offsets and enters it",
+			"unshare --time "+strings.TrimSpace(strings.ReplaceAll(timeOffsets(s.Linux.TimeOffsets), "\n", "; "))))
+	}
+	if !born {
+		add(step(OpParentCgroup, "move the init into its cgroup", "echo $PID > cgroup.procs"))
+	}
+	if req, _ := parseNetworkRequest(s); req != nil {
+		add(step(OpParentNetwork, "make a veth pair, move one end into the container's network namespace, address it and route", "ip link add ... type veth peer name ...; ip link set ... netns $PID"))
+	}
+	for _, h := range []string{"prestart", "createRuntime"} {
+		if hs := hooksOf(s, h); len(hs) > 0 {
+			add(Step{Op: OpParentHooks, Value: h, What: fmt.Sprintf("run %d %s hook(s) in the runtime's namespaces", len(hs), h), Shell: hookShell(hs)})
+		}
+	}
+	add(step(OpParentState, "send the init its plan; write state.json once it reports created", "echo ... > state.json"))
+	add(step(OpParentState, "start: write to the exec FIFO, which the init reads before it executes the process", "echo > /run/miniruntime/"+r.ID+"/exec.fifo"))
+	if hs := hooksOf(s, "poststart"); len(hs) > 0 {
+		add(Step{Op: OpParentHooks, Value: "poststart", What: fmt.Sprintf("run %d poststart hook(s)", len(hs)), Shell: hookShell(hs)})
+	}
+	return out
 }

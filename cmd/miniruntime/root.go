@@ -58,7 +58,7 @@ func newRoot() *cobra.Command {
 	root.AddCommand(qosCmd())
 	root.AddCommand(podCmd())
 	root.AddCommand(imageCmds()...)
-	root.AddCommand(explainCmd(), topCmd())
+	root.AddCommand(explainCmd(), topCmd(), planCmd())
 	return root
 }
 

@@ -1,0 +1,273 @@
+package runtime
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// planCases are the specs the order rules are checked on: the default
+// config and its variants, and the configs containerd, the CRI plugin and
+// podman hand to the runtime (tests/clients/configs).
+func planCases(t *testing.T) map[string]*specs.Spec {
+	t.Helper()
+	cases := map[string]*specs.Spec{}
+	variant := func(name string, edit func(s *specs.Spec)) {
+		s := DefaultSpec()
+		s.Process.Args = []string{"sh"}
+		edit(s)
+		cases[name] = s
+	}
+	variant("default", func(*specs.Spec) {})
+	variant("no new privileges off, with seccomp", func(s *specs.Spec) {
+		s.Process.NoNewPrivileges = false
+		s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{{Names: []string{"mkdir"}, Action: specs.ActErrno}}}
+	})
+	variant("no new privileges on, with seccomp, AppArmor, rlimits, ambient", func(s *specs.Spec) {
+		s.Process.NoNewPrivileges = true
+		s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{{Names: []string{"mkdir"}, Action: specs.ActErrno}}}
+		s.Process.ApparmorProfile = "test-profile"
+		s.Process.Rlimits = append(s.Process.Rlimits, specs.POSIXRlimit{Type: "RLIMIT_AS", Soft: 1 << 30, Hard: 1 << 30})
+		s.Process.Capabilities.Ambient = []string{"CAP_KILL"}
+		s.Process.Capabilities.Inheritable = []string{"CAP_KILL"}
+	})
+	variant("user namespace, read-only root, sysctls, terminal", func(s *specs.Spec) {
+		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace})
+		s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+		s.Linux.GIDMappings = s.Linux.UIDMappings
+		s.Root.Readonly = true
+		s.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1", "kernel.msgmax": "8192"}
+		s.Process.Terminal = true
+		s.Linux.RootfsPropagation = "rshared"
+	})
+	variant("no mount namespace", func(s *specs.Spec) {
+		s.Linux.Namespaces = slices.DeleteFunc(s.Linux.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == specs.MountNamespace })
+	})
+	variant("hooks", func(s *specs.Spec) {
+		h := []specs.Hook{{Path: "/bin/true", Args: []string{"true"}}}
+		s.Hooks = &specs.Hooks{CreateRuntime: h, CreateContainer: h, StartContainer: h, Prestart: h, Poststart: h}
+	})
+	files, _ := filepath.Glob("../tests/clients/configs/*.json")
+	if len(files) == 0 {
+		t.Fatal("no client configs in tests/clients/configs")
+	}
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var s specs.Spec
+		if err := json.Unmarshal(raw, &s); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if s.Process == nil {
+			continue
+		}
+		cases[filepath.Base(f)] = &s
+	}
+	return cases
+}
+
+// TestPlanOrder checks, without root, the order rules a container's safety
+// rests on, on every plan the cases compile to.
+func TestPlanOrder(t *testing.T) {
+	for name, s := range planCases(t) {
+		for _, o := range []planOptions{
+			{Rootfs: "/bundle/rootfs", Kcore: true},
+			{Rootfs: "/bundle/rootfs", NoPivot: true, NoNewKeyring: true, StartAtOnce: true, CgroupNS: "new", Console: true},
+		} {
+			steps, err := compileInit(s, o)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if err := checkPlanOrder(s, steps); err != nil {
+				t.Errorf("%s (%+v): %v\n%s", name, o, err, (&Plan{Init: steps}).String())
+			}
+		}
+	}
+}
+
+// checkPlanOrder is the rule book.
+func checkPlanOrder(s *specs.Spec, steps []Step) error {
+	first := func(op Op) int { return slices.IndexFunc(steps, func(st Step) bool { return st.Op == op }) }
+	last := func(op Op) int {
+		for i := len(steps) - 1; i >= 0; i-- {
+			if steps[i].Op == op {
+				return i
+			}
+		}
+		return -1
+	}
+	count := func(op Op) int {
+		n := 0
+		for _, st := range steps {
+			if st.Op == op {
+				n++
+			}
+		}
+		return n
+	}
+	before := func(a, b int, why string) error {
+		if a < 0 || b < 0 || a < b {
+			return nil
+		}
+		return fmt.Errorf("%s: step %d (%s) comes after step %d (%s)", why, a+1, steps[a].What, b+1, steps[b].What)
+	}
+	root := max(first(OpPivotRoot), first(OpMoveRoot), first(OpChroot))
+	p := s.Process
+	checks := []error{
+		func() error {
+			if steps[0].Op != OpNotDumpable {
+				return fmt.Errorf("the first step is %s, not making the init undumpable", steps[0].Op)
+			}
+			if steps[len(steps)-1].Op != OpExec || count(OpExec) != 1 {
+				return fmt.Errorf("the last step is %s, not the one execve", steps[len(steps)-1].Op)
+			}
+			if root < 0 || count(OpPivotRoot)+count(OpMoveRoot)+count(OpChroot) != 1 {
+				return fmt.Errorf("no single root switch")
+			}
+			if count(OpWaitParent) != 1 {
+				return fmt.Errorf("the init waits for its cgroup %d times", count(OpWaitParent))
+			}
+			if want := len(s.Mounts); count(OpMount)+count(OpCgroupView) != want {
+				return fmt.Errorf("%d mount steps for %d mounts", count(OpMount)+count(OpCgroupView), want)
+			}
+			return nil
+		}(),
+		before(last(OpMount), root, "every mount is made before the root switch"),
+		before(last(OpCgroupView), root, "the cgroup view is mounted before the root switch"),
+		before(last(OpDevice), root, "devices are made before the root switch"),
+		before(first(OpOpenFIFO), root, "the exec FIFO is opened while the host's tree is reachable"),
+		before(first(OpWaitParent), first(OpCgroupView), "the init is in its cgroup before the cgroup view is mounted"),
+		before(root, first(OpMaskPath), "paths are masked in the container's tree"),
+		before(root, first(OpReadonlyPath), "paths are made read-only in the container's tree"),
+		before(last(OpSysctl), first(OpReadonlyPath), "sysctls are written before /proc/sys is read-only"),
+		before(last(OpReadonlyPath), first(OpMaskPath), "read-only paths come before masked ones, as runc"),
+		before(last(OpMaskPath), first(OpReadonlyRoot), "the root is made read-only last of the mounts"),
+		before(first(OpReady), first(OpWaitStart), "created is reported before the init waits for start"),
+		before(first(OpWaitStart), first(OpBoundingSet), "the process's attributes are set after start"),
+		before(first(OpCheckCwd), first(OpSeccomp), "the cwd is checked before seccomp can block getcwd"),
+		before(first(OpCloseFDs), first(OpSeccomp), "leaked fds are closed before seccomp can block readdir"),
+		before(first(OpBoundingSet), first(OpSetIDs), "the bounding set is trimmed while CAP_SETPCAP is held"),
+		before(first(OpSetIDs), first(OpCapabilities), "the capability sets are set after the uid change"),
+		before(first(OpCapabilities), first(OpAmbient), "ambient capabilities are raised after the sets"),
+		before(last(OpRlimits), first(OpExec), "rlimits come just before execve"),
+		before(first(OpSeccomp), first(OpRlimits), "rlimits come after seccomp: the runtime's code never runs under them"),
+		before(first(OpCapabilities), first(OpRlimits), "rlimits come after the capability change"),
+	}
+	if p.NoNewPrivileges {
+		checks = append(checks,
+			before(first(OpCapabilities), first(OpSeccomp), "capabilities are dropped before the seccomp filter is loaded"),
+			before(first(OpNoNewPrivileges), first(OpSeccomp), "no_new_privs is set before the seccomp filter is loaded"),
+		)
+	} else {
+		checks = append(checks, before(first(OpSeccomp), first(OpSetIDs), "without no_new_privs the filter is loaded while still privileged"))
+	}
+	if p.ApparmorProfile != "" {
+		if i := first(OpAppArmor); i != len(steps)-2 {
+			checks = append(checks, fmt.Errorf("the AppArmor profile is step %d, not the last before execve", i+1))
+		}
+	}
+	if proc := slices.IndexFunc(steps, func(st Step) bool { return st.Op == OpMount && st.Mount.Destination == "/proc" }); proc >= 0 {
+		checks = append(checks, before(proc, first(OpMaskPath), "masked paths come after /proc is mounted"))
+	}
+	return errorsJoin(checks)
+}
+
+func errorsJoin(errs []error) error {
+	var msgs []string
+	for _, e := range errs {
+		if e != nil {
+			msgs = append(msgs, e.Error())
+		}
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s", strings.Join(msgs, "; "))
+}
+
+// TestPlanRuleBookCatches makes sure the rule book fails a plan that breaks
+// a rule: a plan with the seccomp filter loaded before no_new_privs.
+func TestPlanRuleBookCatches(t *testing.T) {
+	s := DefaultSpec()
+	s.Process.NoNewPrivileges = true
+	s.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{{Names: []string{"mkdir"}, Action: specs.ActErrno}}}
+	steps, err := compileInit(s, planOptions{Rootfs: "/r"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := checkPlanOrder(s, steps); err != nil {
+		t.Fatalf("the compiled plan breaks a rule: %v", err)
+	}
+	nnp, sc := -1, -1
+	for i, st := range steps {
+		switch st.Op {
+		case OpNoNewPrivileges:
+			nnp = i
+		case OpSeccomp:
+			sc = i
+		}
+	}
+	steps[nnp], steps[sc] = steps[sc], steps[nnp]
+	if err := checkPlanOrder(s, steps); err == nil || !strings.Contains(err.Error(), "no_new_privs is set before the seccomp filter") {
+		t.Errorf("a plan loading seccomp before no_new_privs passed the rule book: %v", err)
+	}
+	// And mounts after the root switch.
+	steps, _ = compileInit(s, planOptions{Rootfs: "/r"})
+	var m Step
+	for i, st := range steps {
+		if st.Op == OpMount {
+			m = st
+			steps = slices.Delete(steps, i, i+1)
+			break
+		}
+	}
+	steps = slices.Insert(steps, len(steps)-1, m)
+	if err := checkPlanOrder(s, steps); err == nil || !strings.Contains(err.Error(), "before the root switch") {
+		t.Errorf("a mount after pivot_root passed the rule book: %v", err)
+	}
+}
+
+// TestCompilePlanWithoutRoot prepares and compiles a bundle the way
+// `miniruntime plan` does, and checks the plan names what the config asks.
+func TestCompilePlanWithoutRoot(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "rootfs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s := DefaultSpec()
+	s.Process.Args = []string{"/bin/echo", "hi"}
+	s.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "1"}
+	raw, _ := json.Marshal(s)
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, err := CompilePlan(PlanRequest{Bundle: dir, ID: "web"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := p.String()
+	for _, want := range []string{"pivot_root " + filepath.Join(dir, "rootfs"), "sysctl -w net.ipv4.ip_forward=1", "mount -t proc proc /proc", "exec /bin/echo hi", "mkdir /run/miniruntime/web"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the plan lacks %q:\n%s", want, text)
+		}
+	}
+	if err := checkPlanOrder(s, p.Init); err != nil {
+		t.Error(err)
+	}
+	// A bad bundle gets create's own refusal.
+	s.Linux.Sysctl = nil
+	s.Process.Cwd = "relative"
+	raw, _ = json.Marshal(s)
+	os.WriteFile(filepath.Join(dir, "config.json"), raw, 0o644)
+	if _, err := CompilePlan(PlanRequest{Bundle: dir}); err == nil || !strings.Contains(err.Error(), "process.cwd") {
+		t.Errorf("a relative cwd: %v", err)
+	}
+}
