@@ -28,6 +28,9 @@ go vet -tags seccomp ./...
 step "unit and integration tests (this host: cgroups $(test -f /sys/fs/cgroup/cgroup.controllers && echo v2 || echo v1/hybrid))"
 go test -tags seccomp -count=1 ./...
 
+step "fuzzing: every parser of outside input, a fixed budget each"
+scripts/fuzz.sh
+
 step "cgroup v2 integration tests in a QEMU guest"
 # The guest shares this machine's root read-only; test binaries are built
 # here and run there (go test -exec), the runtime binary is the one just
