@@ -667,3 +667,24 @@ func TestUTF8Locale(t *testing.T) {
 		}
 	}
 }
+
+// gonum/plot stays out of the runtime binary: its package init (fonts
+// parsed) would cost every start of it (docs/qos.md); the charts are drawn
+// by miniruntime-chart.
+func TestChartNotLinked(t *testing.T) {
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skip("no go toolchain here (the guests compile nothing)")
+	}
+	out, err := exec.Command("go", "list", "-tags", "seccomp", "-deps", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for dep := range strings.FieldsSeq(string(out)) {
+		if strings.HasPrefix(dep, "gonum.org/") || strings.HasSuffix(dep, "/cgroups/qos/chart") {
+			t.Errorf("miniruntime links %s", dep)
+		}
+	}
+	if !strings.Contains(string(out), "github.com/miniruntime/miniruntime/cgroups/qos\n") {
+		t.Errorf("go list -deps does not list the qos package:\n%s", out)
+	}
+}
