@@ -111,24 +111,24 @@ func TestForegroundRunGivesPipes(t *testing.T) {
 	}
 	// stdout and stderr are two pipes, copied side by side: the stderr
 	// line may arrive anywhere among the stdout ones.
-	var out []string
+	var outLines []string
 	oops := 0
 	for _, l := range lines[1:] {
 		if l == "oops" {
 			oops++
 			continue
 		}
-		out = append(out, l)
+		outLines = append(outLines, l)
 	}
-	if oops != 1 || len(out) != 4 {
+	if oops != 1 || len(outLines) != 4 {
 		t.Fatalf("stderr not relayed once:\n%s", got)
 	}
-	for _, l := range out[:3] {
+	for _, l := range outLines[:3] {
 		if !strings.HasPrefix(l, "pipe:[") {
 			t.Errorf("a container descriptor is %q, not a pipe of its own", l)
 		}
 	}
-	if out[3] != "got hello" {
+	if outLines[3] != "got hello" {
 		t.Errorf("stdin not relayed:\n%s", got)
 	}
 }
