@@ -98,10 +98,13 @@ type LabResult struct {
 	Kubepods []LabSample `json:"kubepodsSamples,omitempty"`
 }
 
-// LabSample is one reading of a container's cgroup during a phase.
+// LabSample is one reading of a container's (or kubepods') cgroup during a
+// phase.
 type LabSample struct {
 	Phase string `json:"phase"` // PhaseCPU or PhaseMemory
-	// Seconds is the time since the phase's first container started.
+	// Seconds is the time on the phase's clock: in the CPU phase from
+	// when every container runs, in the memory phase from when the first
+	// one starts.
 	Seconds     float64 `json:"t"`
 	MemoryBytes uint64  `json:"memoryBytes"`
 	// CPUs is the average number of CPUs the container kept busy since

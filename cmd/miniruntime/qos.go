@@ -268,10 +268,10 @@ It reports each container's CPU share, throttling, peak memory and OOM kills,
 its memory over time as a sparkline, and which class died first and why.
 --chart draws every container's memory and CPU over time, against its limits
 and with its OOM kills marked, as PNG or SVG by the file's extension; the
-miniruntime-chart program beside miniruntime (or on PATH) draws it. With the systemd cgroup driver the tree is
-made of transient systemd slice units (under a slice of the lab's own) and the
-containers run with --systemd-cgroup, as scopes in them; that needs systemd
-as PID 1. It needs root and removes everything it made (containers, cgroups
+miniruntime-chart program beside miniruntime (or on PATH) draws it. With the
+systemd cgroup driver the tree is made of transient systemd slice units (under
+a slice of the lab's own) and the containers run with --systemd-cgroup, as
+scopes in them; that needs systemd as PID 1. It needs root and removes everything it made (containers, cgroups
 or units, temporary files) on every exit path.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error { return o.run() },
