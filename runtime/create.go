@@ -313,7 +313,7 @@ func (c *Container) handshake(b *Bundle, o CreateOptions, sock *os.File, cmd *ex
 			len(hooksOf(b.Spec, "prestart")) == 0 && len(hooksOf(b.Spec, "poststart")) == 0,
 	}
 	cfg.setIO(o.ProcessIO)
-	plan, err := compileInit(b.Spec, planOptions{
+	plan, err := compileInit(cfg.Spec, planOptions{ // cfg.Spec: AppArmor as decided for the init
 		Rootfs: c.Rootfs, NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring,
 		Console: cfg.ConsoleFD != 0, StartAtOnce: cfg.StartAtOnce, CgroupNS: cfg.CgroupNS, Kcore: hostHasKcore(),
 	})

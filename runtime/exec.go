@@ -63,7 +63,9 @@ func (c *Container) Exec(p *specs.Process, o ProcessIO) (*os.Process, error) {
 		Spec: appArmorForInit(es, spec.Process), Exec: true, ExecMountNS: mountNS, CgroupNS: cgroupNS(es, false),
 	}
 	cfg.setIO(o)
-	cfg.Plan = compileExec(es, cfg.CgroupNS, mountNS, cfg.ConsoleFD != 0)
+	// From cfg.Spec: the AppArmor profile as decided for the init (an
+	// exec without one of its own gets the container's; none where off).
+	cfg.Plan = compileExec(cfg.Spec, cfg.CgroupNS, mountNS, cfg.ConsoleFD != 0)
 	enc := json.NewEncoder(sock)
 	if err := writeCgroupsLine(sock, selfJoin(cmd, es, cg)); err != nil {
 		return nil, killed(cmd, fmt.Errorf("send config to exec process: %w", err))

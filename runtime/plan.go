@@ -542,7 +542,7 @@ func CompilePlan(r PlanRequest) (*Plan, error) {
 	// On cgroup v2 with the cgroupfs driver the init is born in its cgroup
 	// (CLONE_INTO_CGROUP), and clone makes its cgroup namespace.
 	born := mode == cgroups.Unified && !r.SystemdCgroup
-	init, err := compileInit(b.Spec, planOptions{
+	init, err := compileInit(appArmorForInit(b.Spec, nil), planOptions{
 		Rootfs: b.Rootfs, NoPivot: r.NoPivot, NoNewKeyring: r.NoNewKeyring,
 		Console: b.Spec.Process != nil && b.Spec.Process.Terminal, CgroupNS: cgroupNS(b.Spec, born), Kcore: hostHasKcore(),
 	})
