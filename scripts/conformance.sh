@@ -99,6 +99,7 @@ fi
 
 build_work=
 run_dir=
+aa_profile=
 current_pdir=
 child_pid=
 # shellcheck disable=SC2317  # invoked from the EXIT trap
@@ -118,6 +119,10 @@ on_exit() {
 	fi
 	if [[ -n $build_work && -d $build_work ]]; then
 		rm -rf -- "$build_work" 2>/dev/null || true
+	fi
+	if [[ -n $aa_profile ]]; then
+		apparmor_parser -R "$aa_profile" >/dev/null 2>&1 || true
+		rm -f -- "$aa_profile"
 	fi
 	exit "$rc"
 }
@@ -376,6 +381,33 @@ no_assertion() {
 	*) return 1 ;;
 	esac
 }
+
+# --- AppArmor: the profile linux_process_apparmor_profile names -------------
+# The program asks for process.apparmorProfile "acme_secure_profile" and
+# expects the host to have it loaded (a runtime must refuse or fail to apply
+# a profile that is not). Where AppArmor is on (the user's VM guest), load
+# one that allows what runtimetest does, for this run only; where it is off,
+# the runtime ignores the profile and nothing is loaded.
+if [[ " ${programs[*]} " == *" linux_process_apparmor_profile "* && -d /sys/kernel/security/apparmor ]] &&
+	[[ $(cat /sys/module/apparmor/parameters/enabled 2>/dev/null) == Y* ]] &&
+	command -v apparmor_parser >/dev/null &&
+	! grep -q '^acme_secure_profile ' /sys/kernel/security/apparmor/profiles 2>/dev/null; then
+	aa_profile=$(mktemp "${TMPDIR:-/tmp}/acme_secure_profile.XXXXXX")
+	cat >"$aa_profile" <<'PROFILE'
+profile acme_secure_profile flags=(attach_disconnected,mediate_deleted) {
+  file,
+  capability,
+  network,
+  signal,
+  unix,
+  ptrace,
+  mount,
+  umount,
+  pivot_root,
+}
+PROFILE
+	apparmor_parser -r "$aa_profile" || die "apparmor_parser could not load acme_secure_profile"
+fi
 
 # --- run --------------------------------------------------------------------
 total_ok=0 total_notok=0 total_skip=0 passed=0 ran=0
