@@ -222,16 +222,17 @@ finish() {
 
 # How long each command takes here, so that the random delay (0 to
 # MAX_MS) stops short of where the command would be done: a kill that comes
-# after the end is no kill. Three unkilled runs each, the longest counts.
-declare -A SPAN=()
+# after the end is no kill. Three unkilled runs each; the median counts (the
+# first run of a command is often slow, and a busy host makes outliers).
+declare -A SPAN=() TIMES=()
 now_us() { local t=${EPOCHREALTIME/./}; echo $((10#$t)); }
 span() {
-  local kind=$1 t0 t1 d; shift
+  local kind=$1 t0 t1; shift
   t0=$(now_us)
   "$@" </dev/null >>"$LOG" 2>&1 || true
   t1=$(now_us)
-  d=$(( (t1 - t0) / 1000 + 1 ))
-  [ "$d" -gt "${SPAN[$kind]:-0}" ] && SPAN[$kind]=$d
+  TIMES[$kind]+="$(( (t1 - t0) / 1000 + 1 )) "
+  SPAN[$kind]=$(echo ${TIMES[$kind]} | tr ' ' '\n' | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
   return 0
 }
 for i in 1 2 3; do
