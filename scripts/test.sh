@@ -28,6 +28,9 @@ go vet -tags seccomp ./...
 step "unit and integration tests (this host: cgroups $(test -f /sys/fs/cgroup/cgroup.controllers && echo v2 || echo v1/hybrid))"
 go test -tags seccomp -count=1 ./...
 
+step "kill test: the runtime SIGKILLed at random points leaves nothing behind"
+scripts/kill-test.sh --kills 300 "$PWD/bin/miniruntime"
+
 step "fuzzing: every parser of outside input, a fixed budget each"
 scripts/fuzz.sh
 
