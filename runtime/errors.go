@@ -3,6 +3,7 @@ package runtime
 import (
 	"errors"
 	"fmt"
+	"os"
 )
 
 // Sentinel errors, checked with errors.Is. Their texts are part of the
@@ -25,4 +26,13 @@ func (e *FieldError) Error() string { return e.Field + ": " + e.Cause }
 
 func fieldErr(field, format string, args ...any) error {
 	return &FieldError{Field: field, Cause: fmt.Sprintf(format, args...)}
+}
+
+// unwrapPath drops the *PathError wrapper, whose text repeats the path.
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", pe.Path, pe.Err)
+	}
+	return err
 }

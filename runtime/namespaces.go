@@ -43,15 +43,6 @@ var setnsOrder = []specs.LinuxNamespaceType{
 	specs.PIDNamespace, specs.CgroupNamespace, specs.TimeNamespace, specs.MountNamespace,
 }
 
-func hasNewNamespace(s *specs.Spec, t specs.LinuxNamespaceType) bool {
-	for _, ns := range s.Linux.Namespaces {
-		if ns.Type == t && ns.Path == "" {
-			return true
-		}
-	}
-	return false
-}
-
 // cloneFlags are the new namespaces the init is born in. A time namespace
 // made by clone(2) could not be given offsets: the init's preamble makes it
 // (preambleEnv).
@@ -144,18 +135,6 @@ func preambleEnv(s *specs.Spec) []string {
 	return env
 }
 
-func setnsPath(path string, flag int) error {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", path, err)
-	}
-	defer unix.Close(fd)
-	if err := unix.Setns(fd, flag); err != nil {
-		return fmt.Errorf("setns %s: %w", path, err)
-	}
-	return nil
-}
-
 // timeOffsets is linux.timeOffsets as /proc/PID/timens_offsets reads them:
 // one "clock seconds nanoseconds" line per clock.
 func timeOffsets(offs map[string]specs.LinuxTimeOffset) string {
@@ -226,25 +205,6 @@ func cgroupNS(s *specs.Spec, born bool) string {
 		}
 	}
 	return ""
-}
-
-// enterCgroupNS is the init's half of cgroupNS, on its locked thread.
-func enterCgroupNS(how string, rec *trace.Recorder) error {
-	switch how {
-	case "":
-		return nil
-	case "new":
-		if err := unix.Unshare(unix.CLONE_NEWCGROUP); err != nil {
-			return fmt.Errorf("linux.namespaces cgroup: unshare: %w", err)
-		}
-		rec.Step("new cgroup namespace, rooted at the container's cgroup", "unshare --cgroup")
-		return nil
-	}
-	if err := setnsPath(how, unix.CLONE_NEWCGROUP); err != nil {
-		return fmt.Errorf("linux.namespaces cgroup: %w", err)
-	}
-	rec.Step("join the cgroup namespace", trace.Quote("nsenter", "--cgroup="+how))
-	return nil
 }
 
 // netnsAhead is a network namespace made before the config is even read,

@@ -33,59 +33,59 @@ type Op string
 
 // The init's operations, in roughly the order a plan uses them.
 const (
-	OpNotDumpable      Op = "not-dumpable"
-	OpOOMScoreAdj      Op = "oom-score-adj"
-	OpEnterCgroupNS    Op = "enter-cgroup-namespace" // an exec'd process
-	OpJoinMountNS      Op = "join-mount-namespace"   // an exec'd process
-	OpRootPropagation  Op = "root-propagation"
-	OpParentPrivate    Op = "rootfs-parent-private"
-	OpBindRootfs       Op = "bind-rootfs"
-	OpMount            Op = "mount"
-	OpCgroupView       Op = "mount-cgroup"
-	OpWaitParent       Op = "wait-for-parent"
-	OpDevice           Op = "device"
-	OpSymlink          Op = "symlink"
-	OpHooks            Op = "hooks"
-	OpOpenFIFO         Op = "open-exec-fifo"
-	OpPivotRoot        Op = "pivot-root"
-	OpMoveRoot         Op = "move-root"
-	OpChroot           Op = "chroot"
-	OpHostname         Op = "hostname"
-	OpDomainname       Op = "domainname"
-	OpSysctl           Op = "sysctl"
-	OpKeyring          Op = "session-keyring"
-	OpReadonlyPath     Op = "readonly-path"
-	OpMaskPath         Op = "mask-path"
-	OpRootfsPropagate  Op = "rootfs-propagation"
-	OpReadonlyRoot     Op = "readonly-root"
-	OpConsole          Op = "console"
-	OpLookPath         Op = "look-path"
-	OpReady            Op = "report-ready"
-	OpWaitStart        Op = "wait-for-start"
-	OpRlimitCeilings   Op = "raise-rlimit-ceilings"
-	OpUmask            Op = "umask"
-	OpScheduling       Op = "scheduling"
-	OpOpenAppArmor     Op = "open-apparmor"
-	OpAttachConsole    Op = "attach-console"
-	OpCheckCwd         Op = "check-cwd"
-	OpCloseFDs         Op = "close-leaked-fds"
-	OpSeccomp          Op = "seccomp"
-	OpBoundingSet      Op = "bounding-set"
-	OpSetIDs           Op = "set-ids"
-	OpCapabilities     Op = "capabilities"
-	OpAmbient          Op = "ambient-capabilities"
-	OpNoNewPrivileges  Op = "no-new-privileges"
-	OpChdir            Op = "chdir"
-	OpRlimits          Op = "rlimits"
-	OpAppArmor         Op = "apparmor"
-	OpExec             Op = "exec"
-	OpParentCgroup     Op = "cgroup"
-	OpParentClone      Op = "clone"
-	OpParentJoin       Op = "join-namespace"
-	OpParentIDMaps     Op = "id-maps"
-	OpParentNetwork    Op = "network"
-	OpParentHooks      Op = "hooks"
-	OpParentState      Op = "state"
+	OpNotDumpable     Op = "not-dumpable"
+	OpOOMScoreAdj     Op = "oom-score-adj"
+	OpEnterCgroupNS   Op = "enter-cgroup-namespace" // an exec'd process
+	OpJoinMountNS     Op = "join-mount-namespace"   // an exec'd process
+	OpRootPropagation Op = "root-propagation"
+	OpParentPrivate   Op = "rootfs-parent-private"
+	OpBindRootfs      Op = "bind-rootfs"
+	OpMount           Op = "mount"
+	OpCgroupView      Op = "mount-cgroup"
+	OpWaitParent      Op = "wait-for-parent"
+	OpDevice          Op = "device"
+	OpSymlink         Op = "symlink"
+	OpHooks           Op = "hooks"
+	OpOpenFIFO        Op = "open-exec-fifo"
+	OpPivotRoot       Op = "pivot-root"
+	OpMoveRoot        Op = "move-root"
+	OpChroot          Op = "chroot"
+	OpHostname        Op = "hostname"
+	OpDomainname      Op = "domainname"
+	OpSysctl          Op = "sysctl"
+	OpKeyring         Op = "session-keyring"
+	OpReadonlyPath    Op = "readonly-path"
+	OpMaskPath        Op = "mask-path"
+	OpRootfsPropagate Op = "rootfs-propagation"
+	OpReadonlyRoot    Op = "readonly-root"
+	OpConsole         Op = "console"
+	OpLookPath        Op = "look-path"
+	OpReady           Op = "report-ready"
+	OpWaitStart       Op = "wait-for-start"
+	OpRlimitCeilings  Op = "raise-rlimit-ceilings"
+	OpUmask           Op = "umask"
+	OpScheduling      Op = "scheduling"
+	OpOpenAppArmor    Op = "open-apparmor"
+	OpAttachConsole   Op = "attach-console"
+	OpCheckCwd        Op = "check-cwd"
+	OpCloseFDs        Op = "close-leaked-fds"
+	OpSeccomp         Op = "seccomp"
+	OpBoundingSet     Op = "bounding-set"
+	OpSetIDs          Op = "set-ids"
+	OpCapabilities    Op = "capabilities"
+	OpAmbient         Op = "ambient-capabilities"
+	OpNoNewPrivileges Op = "no-new-privileges"
+	OpChdir           Op = "chdir"
+	OpRlimits         Op = "rlimits"
+	OpAppArmor        Op = "apparmor"
+	OpExec            Op = "exec"
+	OpParentCgroup    Op = "cgroup"
+	OpParentClone     Op = "clone"
+	OpParentJoin      Op = "join-namespace"
+	OpParentIDMaps    Op = "id-maps"
+	OpParentNetwork   Op = "network"
+	OpParentHooks     Op = "hooks"
+	OpParentState     Op = "state"
 )
 
 // Step is one operation. Which operands are set depends on Op.
@@ -636,4 +636,77 @@ func compileParent(s *specs.Spec, r PlanRequest, mode cgroups.Mode, born bool) [
 		add(Step{Op: OpParentHooks, Value: "poststart", What: fmt.Sprintf("run %d poststart hook(s)", len(hs)), Shell: hookShell(hs)})
 	}
 	return out
+}
+
+func mountCommand(src, dst, fstype string, flags uintptr, data string) string {
+	words := []string{"mount"}
+	switch {
+	case flags&(unix.MS_SHARED|unix.MS_SLAVE|unix.MS_PRIVATE|unix.MS_UNBINDABLE) != 0:
+		p := map[uintptr]string{unix.MS_SHARED: "shared", unix.MS_SLAVE: "slave", unix.MS_PRIVATE: "private", unix.MS_UNBINDABLE: "unbindable"}
+		for bit, name := range p {
+			if flags&bit != 0 {
+				if flags&unix.MS_REC != 0 {
+					name = "r" + name
+				}
+				return trace.Quote("mount", "--make-"+name, dst)
+			}
+		}
+	case flags&unix.MS_MOVE != 0:
+		return trace.Quote("mount", "--move", src, dst)
+	}
+	if fstype != "" && flags&unix.MS_BIND == 0 {
+		words = append(words, "-t", fstype)
+	}
+	o := flagNames(flags &^ unix.MS_REMOUNT)
+	if flags&unix.MS_REMOUNT != 0 {
+		o = strings.TrimPrefix(o+",remount", ",")
+	}
+	if data != "" {
+		o = strings.TrimPrefix(o+","+data, ",")
+	}
+	if o != "" {
+		words = append(words, "-o", o)
+	}
+	if src == "" {
+		return trace.Quote(append(words, dst)...)
+	}
+	return trace.Quote(append(words, src, dst)...)
+}
+
+func shownOr(shown, dst string) string {
+	if shown != "" {
+		return shown
+	}
+	return dst
+}
+
+// defaultDevices are the nodes every container gets, whatever linux.devices
+// says (runtime-spec "Default Devices").
+var defaultDevices = []specs.LinuxDevice{
+	{Path: "/dev/null", Type: "c", Major: 1, Minor: 3},
+	{Path: "/dev/zero", Type: "c", Major: 1, Minor: 5},
+	{Path: "/dev/full", Type: "c", Major: 1, Minor: 7},
+	{Path: "/dev/random", Type: "c", Major: 1, Minor: 8},
+	{Path: "/dev/urandom", Type: "c", Major: 1, Minor: 9},
+	{Path: "/dev/tty", Type: "c", Major: 5, Minor: 0},
+}
+
+// devSymlinks are the standard links under /dev.
+var devSymlinks = [][2]string{
+	{"/proc/self/fd", "/dev/fd"},
+	{"/proc/self/fd/0", "/dev/stdin"},
+	{"/proc/self/fd/1", "/dev/stdout"},
+	{"/proc/self/fd/2", "/dev/stderr"},
+	{"pts/ptmx", "/dev/ptmx"},
+}
+
+// replaceDevice lets linux.devices override a default device of the same path.
+func replaceDevice(devs []specs.LinuxDevice, d specs.LinuxDevice) []specs.LinuxDevice {
+	for i := range devs {
+		if devs[i].Path == d.Path {
+			devs[i] = d
+			return devs
+		}
+	}
+	return append(devs, d)
 }

@@ -651,15 +651,6 @@ func namespacePath(s *specs.Spec, t specs.LinuxNamespaceType) string {
 	return ""
 }
 
-// unwrapPath drops the *PathError wrapper, whose text repeats the path.
-func unwrapPath(err error) error {
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return fmt.Errorf("%s: %w", pe.Path, pe.Err)
-	}
-	return err
-}
-
 // nsGetNSType is NS_GET_NSTYPE, _IO(0xb7, 0x3): which kind of namespace an
 // nsfs file is.
 const nsGetNSType = 0xb703

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/cyphar/filepath-securejoin/pathrs-lite"
@@ -38,48 +37,6 @@ func (f *fs) mount(src, dst, fstype string, flags uintptr, data, shown string) e
 	return nil
 }
 
-func shownOr(shown, dst string) string {
-	if shown != "" {
-		return shown
-	}
-	return dst
-}
-
-func mountCommand(src, dst, fstype string, flags uintptr, data string) string {
-	words := []string{"mount"}
-	switch {
-	case flags&(unix.MS_SHARED|unix.MS_SLAVE|unix.MS_PRIVATE|unix.MS_UNBINDABLE) != 0:
-		p := map[uintptr]string{unix.MS_SHARED: "shared", unix.MS_SLAVE: "slave", unix.MS_PRIVATE: "private", unix.MS_UNBINDABLE: "unbindable"}
-		for bit, name := range p {
-			if flags&bit != 0 {
-				if flags&unix.MS_REC != 0 {
-					name = "r" + name
-				}
-				return trace.Quote("mount", "--make-"+name, dst)
-			}
-		}
-	case flags&unix.MS_MOVE != 0:
-		return trace.Quote("mount", "--move", src, dst)
-	}
-	if fstype != "" && flags&unix.MS_BIND == 0 {
-		words = append(words, "-t", fstype)
-	}
-	o := flagNames(flags &^ unix.MS_REMOUNT)
-	if flags&unix.MS_REMOUNT != 0 {
-		o = strings.TrimPrefix(o+",remount", ",")
-	}
-	if data != "" {
-		o = strings.TrimPrefix(o+","+data, ",")
-	}
-	if o != "" {
-		words = append(words, "-o", o)
-	}
-	if src == "" {
-		return trace.Quote(append(words, dst)...)
-	}
-	return trace.Quote(append(words, src, dst)...)
-}
-
 // bindRootfs bind-mounts the rootfs onto itself so that it is a mount
 // point, which pivot_root requires, and opens it: every later target is
 // resolved inside it.
@@ -103,62 +60,6 @@ func (f *fs) makeParentPrivate() error {
 		return err
 	}
 	return f.mount("", mp, "", unix.MS_PRIVATE, "", "")
-}
-
-// mountPoints lists the mount points of this mount namespace in the order
-// of /proc/self/mountinfo (a mount comes after the one it sits on).
-func mountPoints() ([]string, error) {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, line := range strings.Split(string(b), "\n") {
-		if fields := strings.Fields(line); len(fields) >= 5 {
-			out = append(out, unescapeMountinfo(fields[4]))
-		}
-	}
-	return out, nil
-}
-
-// mountsUnder lists the mount points at or below dir, deepest first, the
-// order to undo them in.
-func mountsUnder(dir string) ([]string, error) {
-	mps, err := mountPoints()
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, mp := range slices.Backward(mps) {
-		if mp == dir || strings.HasPrefix(mp, dir+"/") {
-			out = append(out, mp)
-		}
-	}
-	return out, nil
-}
-
-// mountPointOf finds the mount point under which path lives: the longest
-// mount point that is a prefix of path.
-func mountPointOf(path string) (string, error) {
-	mps, err := mountPoints()
-	if err != nil {
-		return "", err
-	}
-	best := "/"
-	for _, mp := range mps {
-		if (path == mp || strings.HasPrefix(path, strings.TrimSuffix(mp, "/")+"/")) && len(mp) > len(best) {
-			best = mp
-		}
-	}
-	return best, nil
-}
-
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	r := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
-	return r.Replace(s)
 }
 
 func isBind(m specs.Mount) bool {

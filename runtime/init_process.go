@@ -12,24 +12,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-var rlimitNames = map[string]int{
-	"RLIMIT_AS": unix.RLIMIT_AS, "RLIMIT_CORE": unix.RLIMIT_CORE, "RLIMIT_CPU": unix.RLIMIT_CPU,
-	"RLIMIT_DATA": unix.RLIMIT_DATA, "RLIMIT_FSIZE": unix.RLIMIT_FSIZE, "RLIMIT_LOCKS": unix.RLIMIT_LOCKS,
-	"RLIMIT_MEMLOCK": unix.RLIMIT_MEMLOCK, "RLIMIT_MSGQUEUE": unix.RLIMIT_MSGQUEUE,
-	"RLIMIT_NICE": unix.RLIMIT_NICE, "RLIMIT_NOFILE": unix.RLIMIT_NOFILE, "RLIMIT_NPROC": unix.RLIMIT_NPROC,
-	"RLIMIT_RSS": unix.RLIMIT_RSS, "RLIMIT_RTPRIO": unix.RLIMIT_RTPRIO, "RLIMIT_RTTIME": unix.RLIMIT_RTTIME,
-	"RLIMIT_SIGPENDING": unix.RLIMIT_SIGPENDING, "RLIMIT_STACK": unix.RLIMIT_STACK,
-}
-
-var schedPolicies = map[specs.LinuxSchedulerPolicy]int{
-	specs.SchedOther: 0, specs.SchedFIFO: 1, specs.SchedRR: 2, specs.SchedBatch: 3,
-	specs.SchedISO: 4, specs.SchedIdle: 5, specs.SchedDeadline: 6,
-}
-
-var ioprioClasses = map[specs.IOPriorityClass]int{
-	specs.IOPRIO_CLASS_RT: 1, specs.IOPRIO_CLASS_BE: 2, specs.IOPRIO_CLASS_IDLE: 3,
-}
-
 // lookPath finds process.args[0] inside the container the way execvp does,
 // with the PATH of process.env. It runs at create, so that a missing binary
 // fails create, where containerd and podman expect the error.
@@ -69,10 +51,6 @@ func checkExecutable(path string) error {
 		return fmt.Errorf("stat %s: permission denied", path)
 	}
 	return nil
-}
-
-func rlimitFlag(t string) string {
-	return strings.ToLower(strings.TrimPrefix(t, "RLIMIT_"))
 }
 
 // enterCwd changes into process.cwd (creating it, as runc does) and checks
@@ -154,12 +132,6 @@ func setScheduling(p *specs.Process) error {
 		}
 	}
 	return nil
-}
-
-var schedFlags = map[specs.LinuxSchedulerFlag]uint64{
-	specs.SchedFlagResetOnFork: 0x01, specs.SchedFlagReclaim: 0x02, specs.SchedFlagDLOverrun: 0x04,
-	specs.SchedFlagKeepPolicy: 0x08, specs.SchedFlagKeepParams: 0x10, specs.SchedFlagUtilClampMin: 0x20,
-	specs.SchedFlagUtilClampMax: 0x40,
 }
 
 // raiseRlimitCeilings raises hard limits that the config sets above the

@@ -9,26 +9,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// defaultDevices are the nodes every container gets, whatever linux.devices
-// says (runtime-spec "Default Devices").
-var defaultDevices = []specs.LinuxDevice{
-	{Path: "/dev/null", Type: "c", Major: 1, Minor: 3},
-	{Path: "/dev/zero", Type: "c", Major: 1, Minor: 5},
-	{Path: "/dev/full", Type: "c", Major: 1, Minor: 7},
-	{Path: "/dev/random", Type: "c", Major: 1, Minor: 8},
-	{Path: "/dev/urandom", Type: "c", Major: 1, Minor: 9},
-	{Path: "/dev/tty", Type: "c", Major: 5, Minor: 0},
-}
-
-// devSymlinks are the standard links under /dev.
-var devSymlinks = [][2]string{
-	{"/proc/self/fd", "/dev/fd"},
-	{"/proc/self/fd/0", "/dev/stdin"},
-	{"/proc/self/fd/1", "/dev/stdout"},
-	{"/proc/self/fd/2", "/dev/stderr"},
-	{"pts/ptmx", "/dev/ptmx"},
-}
-
 // openDir makes a directory inside the rootfs (resolved safely, see
 // target) and opens it for *at system calls.
 func (f *fs) openDir(path string) (int, error) {
@@ -38,17 +18,6 @@ func (f *fs) openDir(path string) (int, error) {
 	}
 	defer h.Close()
 	return unix.Open(procFD(h), unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
-}
-
-// replaceDevice lets linux.devices override a default device of the same path.
-func replaceDevice(devs []specs.LinuxDevice, d specs.LinuxDevice) []specs.LinuxDevice {
-	for i := range devs {
-		if devs[i].Path == d.Path {
-			devs[i] = d
-			return devs
-		}
-	}
-	return append(devs, d)
 }
 
 func (f *fs) createDevice(dirfd int, d specs.LinuxDevice, inUserNS bool) error {
