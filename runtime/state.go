@@ -114,8 +114,9 @@ func Load(root, id string) (*Container, error) {
 }
 
 // notContainers are the directories under the state root that hold other
-// things than containers (the netns package's).
-var notContainers = map[string]bool{"networks": true, "pods": true}
+// things than containers (the netns package's, and the records of the
+// image bundles `run --image` makes).
+var notContainers = map[string]bool{"networks": true, "pods": true, ".image-bundles": true}
 
 func readState(dir, id string) (*Container, error) {
 	b, err := os.ReadFile(filepath.Join(dir, stateFile))

@@ -689,3 +689,41 @@ func TestImageRunDetached(t *testing.T) {
 		t.Fatal(r.stderr)
 	}
 }
+
+// TestImageRunKilledBeforeCreate: run --image records its bundle under the
+// state root before it mounts the rootfs; a run killed before the
+// container exists leaves that record and the mount, and delete --force ID
+// removes both, as it removes a container.
+func TestImageRunKilledBeforeCreate(t *testing.T) {
+	e := newImageEnv(t)
+	reg := newRegistry(t)
+	ref := reg.push(t, "test/multi:v1", multiLayer(t))
+	dir := filepath.Join(t.TempDir(), "b")
+	if r := e.img("bundle", "--image", ref, "-b", dir); r.code != 0 {
+		t.Fatalf("bundle --image: %s", r.stderr)
+	}
+	// What run --image had written when it was killed.
+	rec := filepath.Join(e.root, ".image-bundles", "killed.json")
+	if err := os.MkdirAll(filepath.Dir(rec), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := json.Marshal(map[string]string{"imageRoot": e.store, "bundle": dir})
+	if err := os.WriteFile(rec, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if e.count("c") != 1 {
+		t.Fatalf("%d rootfs records before delete", e.count("c"))
+	}
+	if r := e.mr("list", "-q"); r.code != 0 || strings.TrimSpace(r.stdout) != "" {
+		t.Errorf("list shows the image bundles' records as containers: %q %s", r.stdout, r.stderr)
+	}
+	e.ok("delete", "--force", "killed")
+	if e.count("c") != 0 {
+		t.Errorf("delete --force left the rootfs mounted")
+	}
+	if _, err := os.Stat(rec); !os.IsNotExist(err) {
+		t.Errorf("delete --force left the record: %v", err)
+	}
+	// A second delete --force has nothing left to do.
+	e.ok("delete", "--force", "killed")
+}

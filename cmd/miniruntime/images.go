@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/miniruntime/miniruntime/images"
+	"github.com/miniruntime/miniruntime/internal/atomicfile"
 	"github.com/miniruntime/miniruntime/internal/trace"
 	"github.com/miniruntime/miniruntime/runtime"
 	"github.com/spf13/cobra"
@@ -497,6 +498,14 @@ func runImage(cmd *cobra.Command, args []string, cf *createFlags, f *imageFlags,
 		signal.Stop(sigs)
 		return err
 	}
+	// On record before the rootfs is mounted: a run killed before the
+	// container's own state exists leaves a mount that delete --force ID
+	// must still find (releaseImageBundle).
+	if err := recordImageBundle(id, st.Root, dir); err != nil {
+		os.RemoveAll(dir)
+		signal.Stop(sigs)
+		return err
+	}
 	tty := isTerminal(os.Stdin) && isTerminal(os.Stdout)
 	spec := runtime.DefaultSpec()
 	spec.Hostname = id
@@ -510,13 +519,16 @@ func runImage(cmd *cobra.Command, args []string, cf *createFlags, f *imageFlags,
 	b, err := st.MakeBundle(bo)
 	if err != nil {
 		os.RemoveAll(dir)
+		forgetImageBundle(id)
 		signal.Stop(sigs)
 		return err
 	}
 	unmount := func() {
 		if err := st.Unmount(dir, o.Trace); err != nil && !errors.Is(err, images.ErrNotMounted) {
 			fmt.Fprintln(os.Stderr, "miniruntime: warning:", err)
+			return
 		}
+		forgetImageBundle(id)
 	}
 	if err := interrupted(); err != nil {
 		unmount()
@@ -536,4 +548,65 @@ func runImage(cmd *cobra.Command, args []string, cf *createFlags, f *imageFlags,
 		return exitError{code}
 	}
 	return nil
+}
+
+// The image bundles of `run --image` are recorded under the state root, in
+// a directory that is not a container's, one file per container id.
+const imageBundles = ".image-bundles"
+
+type imageBundle struct {
+	ImageRoot string `json:"imageRoot"`
+	Bundle    string `json:"bundle"`
+}
+
+func imageBundleRecord(id string) string { return filepath.Join(g.root, imageBundles, id+".json") }
+
+func recordImageBundle(id, imageRoot, bundle string) error {
+	raw, _ := json.Marshal(imageBundle{ImageRoot: imageRoot, Bundle: bundle})
+	var err error
+	// Twice: another command may remove the directory, once empty, between
+	// the two calls (forgetImageBundle).
+	for range 2 {
+		if err = os.MkdirAll(filepath.Join(g.root, imageBundles), 0o700); err == nil {
+			if err = atomicfile.WriteFile(imageBundleRecord(id), raw, 0o600); err == nil {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("record the image bundle: %w", err)
+}
+
+// forgetImageBundle removes the record, and its directory once empty.
+func forgetImageBundle(id string) error {
+	if err := os.Remove(imageBundleRecord(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	os.Remove(filepath.Join(g.root, imageBundles)) // fails while another record is there
+	return nil
+}
+
+// releaseImageBundle unmounts and removes what `run --image ID` made for
+// container id, if it is still there: the container is gone, or was never
+// made because the run was killed first.
+func releaseImageBundle(id string) error {
+	raw, err := os.ReadFile(imageBundleRecord(id))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var r imageBundle
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return fmt.Errorf("%s: %w", imageBundleRecord(id), err)
+	}
+	st, err := images.OpenStore(r.ImageRoot)
+	if err != nil {
+		return err
+	}
+	if err := st.Unmount(r.Bundle, g.recorder("delete")); err != nil && !errors.Is(err, images.ErrNotMounted) {
+		return err
+	}
+	os.RemoveAll(r.Bundle)
+	return forgetImageBundle(id)
 }

@@ -159,11 +159,17 @@ func deleteCmd() *cobra.Command {
 			c, err := runtime.Load(g.root, args[0])
 			if err != nil {
 				if force && errors.Is(err, runtime.ErrNotExist) {
-					return nil // containerd and podman delete --force redundantly
+					// containerd and podman delete --force redundantly;
+					// a run --image killed before create left only its
+					// rootfs.
+					return releaseImageBundle(args[0])
 				}
 				return err
 			}
-			return c.Delete(force, g.recorder("delete"))
+			if err := c.Delete(force, g.recorder("delete")); err != nil {
+				return err
+			}
+			return releaseImageBundle(args[0])
 		},
 	}
 	c.Flags().BoolVarP(&force, "force", "f", false, "kill the container if it is still running")
