@@ -300,10 +300,16 @@ func (o Options) releasePorts(owner string) error {
 	}
 	var errs []error
 	for _, e := range ents {
+		p := filepath.Join(o.portsDir(), e.Name())
+		if atomicfile.IsTemp(e.Name()) {
+			// A claim's temporary file, left by a runtime killed while
+			// writing it: with the global lock held, no write is in flight.
+			os.Remove(p)
+			continue
+		}
 		if _, ok := parsePortFileName(e.Name()); !ok {
 			continue
 		}
-		p := filepath.Join(o.portsDir(), e.Name())
 		if b, err := os.ReadFile(p); err == nil && string(b) == owner {
 			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				errs = append(errs, err)

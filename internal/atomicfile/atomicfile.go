@@ -6,6 +6,7 @@ package atomicfile
 import (
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // WriteFile writes data to a temporary file beside path and renames it
@@ -28,4 +29,11 @@ func WriteFile(path string, data []byte, mode os.FileMode) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// IsTemp reports whether a directory entry's name is that of a temporary
+// file WriteFile makes: one that a process killed before its rename
+// leaves behind, and that is never a file of its own.
+func IsTemp(name string) bool {
+	return strings.HasPrefix(name, ".") && strings.Count(name, ".") >= 2
 }

@@ -24,3 +24,17 @@ func TestWriteFileReplacesWholeAndLeavesNoTemp(t *testing.T) {
 		t.Fatalf("temporary files left: %v", ents)
 	}
 }
+
+func TestIsTempNamesWriteFilesTemporaries(t *testing.T) {
+	dir := t.TempDir()
+	tmp, err := os.CreateTemp(dir, ".tcp-8080-any.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp.Close()
+	for name, want := range map[string]bool{filepath.Base(tmp.Name()): true, "tcp-8080-any": false, ".ports": false, "state.json": false} {
+		if IsTemp(name) != want {
+			t.Errorf("IsTemp(%q) = %v", name, !want)
+		}
+	}
+}
