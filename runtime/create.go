@@ -47,25 +47,32 @@ type CreateOptions struct {
 	// Pod (--pod) joins the pod's network, IPC and UTS namespaces and
 	// mounts its /etc files.
 	Pod string
-	// Loaded is the bundle already read from Bundle by a caller that had
-	// to look inside first (run, for process.terminal); nil reads it.
-	Loaded *Bundle
-	// BeforeFork, when set, is called just before the init is forked, and
-	// Idle once the init has its config, when create only waits for it.
-	// run uses them to catch the signals it forwards (a thread handoff per
-	// signal, milliseconds in all) where that delays nothing: the usual
-	// ones before the fork, the rest while the init sets itself up.
-	BeforeFork, Idle func()
-	// StartAtOnce (run) starts the process as soon as the init is ready,
-	// with one message on the sync socket instead of start's round trip
-	// through the exec FIFO, when nothing has to happen between create and
-	// start: no prestart and no poststart hooks. BeforeStart, when set, is
-	// called just before. Start then has nothing left to do.
-	StartAtOnce bool
-	BeforeStart func()
 	// SystemdCgroup (--systemd-cgroup) makes the cgroup a transient
 	// systemd unit; linux.cgroupsPath is then "slice:prefix:name".
 	SystemdCgroup bool
+
+	// What Runtime sets, for Run's choreography around the fork.
+	//
+	// loaded is the bundle Run already read (for process.terminal); nil
+	// reads it.
+	loaded *Bundle
+	// beforeFork, when set, is called just before the init is forked, and
+	// idle once the init has its config, when create only waits for it.
+	// Run uses them to catch the signals it forwards (a thread handoff per
+	// signal, milliseconds in all) where that delays nothing: the usual
+	// ones before the fork, the rest while the init sets itself up.
+	beforeFork, idle func()
+	// startAtOnce (Run) starts the process as soon as the init is ready,
+	// with one message on the sync socket instead of start's round trip
+	// through the exec FIFO, when nothing has to happen between create and
+	// start: no prestart and no poststart hooks. beforeStart, when set, is
+	// called just before. Start then has nothing left to do.
+	startAtOnce bool
+	beforeStart func()
+	// netns is the network namespace made ahead for the init, if any.
+	netns *netnsAhead
+	// warn reports what must not fail the operation.
+	warn func(format string, args ...any)
 }
 
 // Prewarm does, in the background, what a command that starts a container
@@ -82,15 +89,15 @@ func Prewarm() {
 	}()
 }
 
-// Create sets up a container from its bundle and leaves its init waiting for
+// create sets up a container from its bundle and leaves its init waiting for
 // start. It returns the init process so that `run` can wait for it; `create`
 // simply exits and lets the caller's subreaper adopt it.
-func Create(o CreateOptions) (*Container, *os.Process, error) {
-	defer discardNetNSAhead() // when no init was forked
+func createContainer(o CreateOptions) (*Container, *os.Process, error) {
+	defer o.netns.end() // when no init was forked on its thread
 	if err := ValidateID(o.ID); err != nil {
 		return nil, nil, err
 	}
-	b := o.Loaded
+	b := o.loaded
 	if b == nil {
 		var err error
 		if b, err = LoadBundle(o.Bundle); err != nil {
@@ -110,7 +117,7 @@ func Create(o CreateOptions) (*Container, *os.Process, error) {
 		return nil, nil, err
 	}
 	for _, w := range specWarnings(b.Spec) {
-		warn("%s", w)
+		o.warnf("%s", w)
 	}
 	var pidFile string
 	if o.PidFile != "" {
@@ -144,7 +151,7 @@ func Create(o CreateOptions) (*Container, *os.Process, error) {
 		Owner: "", Annotations: b.Spec.Annotations, dir: dir,
 		SharedPidNS: !hasNamespace(b.Spec, specs.PIDNamespace),
 		HostMounts:  !hasNamespace(b.Spec, specs.MountNamespace),
-		Creating:    true, PidFile: pidFile,
+		Creating:    true, PidFile: pidFile, warnTo: o.warn,
 	}
 	proc, err := c.create(b, o, &undo)
 	if err != nil {
@@ -189,7 +196,7 @@ func (c *Container) create(b *Bundle, o CreateOptions, undo *undoStack) (*os.Pro
 	// Only the cgroup2 directory the init is born in exists before clone;
 	// the rest of the cgroup is made while the init's runtime starts up.
 	cg, err := cgroups.Begin(c.ID, b.Spec.Linux.CgroupsPath, b.Spec.Linux.Resources, cgroups.Options{
-		Recorder: rec, Systemd: o.SystemdCgroup, Annotations: b.Spec.Annotations, Warn: warnLine,
+		Recorder: rec, Systemd: o.SystemdCgroup, Annotations: b.Spec.Annotations, Warn: func(l string) { o.warnf("%s", l) },
 		Record: func(path, unit string) error {
 			c.CgroupPath, c.SystemdUnit = path, unit
 			return c.save()
@@ -212,10 +219,10 @@ func (c *Container) create(b *Bundle, o CreateOptions, undo *undoStack) (*os.Pro
 		return nil, err
 	}
 	defer parentSock.Close()
-	if o.BeforeFork != nil {
-		o.BeforeFork()
+	if o.beforeFork != nil {
+		o.beforeFork()
 	}
-	err = startInit(cmd, b.Spec, rec)
+	err = startInit(cmd, b.Spec, rec, o.netns)
 	// The binary's detached mount goes away with its last fd, which costs
 	// the kernel an RCU grace period: leave that for when the parent only
 	// waits for the init (handshake).
@@ -309,7 +316,7 @@ func (c *Container) handshake(b *Bundle, o CreateOptions, sock *os.File, cmd *ex
 		ID: c.ID, Bundle: c.Bundle, Rootfs: c.Rootfs, StateDir: c.dir, HostPid: c.Pid,
 		Spec: appArmorForInit(b.Spec, nil), NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring,
 		CgroupNS: cgroupNS(b.Spec, cmd.SysProcAttr.UseCgroupFD && cg.Mode() == cgroups.Unified),
-		StartAtOnce: o.StartAtOnce && b.Spec.Process != nil &&
+		StartAtOnce: o.startAtOnce && b.Spec.Process != nil &&
 			len(hooksOf(b.Spec, "prestart")) == 0 && len(hooksOf(b.Spec, "poststart")) == 0,
 	}
 	cfg.setIO(o.ProcessIO)
@@ -339,8 +346,8 @@ func (c *Container) handshake(b *Bundle, o CreateOptions, sock *os.File, cmd *ex
 	}
 	// While the init works, the parent does what it can do already; the
 	// state is final now unless networks are still to be attached.
-	if o.Idle != nil {
-		o.Idle()
+	if o.idle != nil {
+		o.idle()
 	}
 	exe.Close()
 	if !stops {
@@ -378,8 +385,8 @@ func (c *Container) handshake(b *Bundle, o CreateOptions, sock *os.File, cmd *ex
 			}
 		case msgReady:
 			if cfg.StartAtOnce {
-				if o.BeforeStart != nil {
-					o.BeforeStart()
+				if o.beforeStart != nil {
+					o.beforeStart()
 				}
 				// Running from now on: the FIFO is what says "created".
 				os.Remove(c.fifoPath())
@@ -613,4 +620,13 @@ func rootHostIDs(l *specs.Linux) (uid, gid int, ok bool) {
 	uid, uok := hostOf(l.UIDMappings)
 	gid, gok := hostOf(l.GIDMappings)
 	return uid, gid, uok && gok
+}
+
+// warnf is where the options send warnings: the Runtime's sink, or stderr.
+func (o *CreateOptions) warnf(format string, args ...any) {
+	if o.warn != nil {
+		o.warn(format, args...)
+		return
+	}
+	warnStderr(format, args...)
 }

@@ -34,7 +34,7 @@ func (c *Container) Exec(p *specs.Process, o ProcessIO) (*os.Process, error) {
 		return nil, err
 	}
 	for _, w := range processWarnings(es.Process) {
-		warn("%s", w)
+		c.warn("%s", w)
 	}
 	if p.Terminal != (o.ConsoleSocket != "") {
 		return nil, errors.New("process.terminal and --console-socket must be given together")
@@ -48,7 +48,7 @@ func (c *Container) Exec(p *specs.Process, o ProcessIO) (*os.Process, error) {
 		return nil, err
 	}
 	defer sock.Close()
-	err = startInit(cmd, es, o.Trace)
+	err = startInit(cmd, es, o.Trace, nil)
 	for _, f := range held {
 		f.Close()
 	}

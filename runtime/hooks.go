@@ -61,7 +61,7 @@ func runHooks(rec *trace.Recorder, name string, hooks []specs.Hook, state any) e
 // runHooksWarn runs every hook of a kind whose failure the spec makes a
 // warning (poststart, poststop): each failure is reported and the rest
 // still run.
-func runHooksWarn(rec *trace.Recorder, name string, hooks []specs.Hook, state any) {
+func runHooksWarn(rec *trace.Recorder, warn func(string, ...any), name string, hooks []specs.Hook, state any) {
 	for i, h := range hooks {
 		if err := runHooks(rec, name, []specs.Hook{h}, state); err != nil {
 			warn("%s", strings.Replace(err.Error(), name+"[0]", fmt.Sprintf("%s[%d]", name, i), 1))

@@ -35,7 +35,7 @@ func (c *Container) Spec() (*specs.Spec, error) {
 }
 
 func (c *Container) cgroup(rec *trace.Recorder) (*cgroups.Manager, error) {
-	return cgroups.Load(c.CgroupPath, cgroups.Options{Recorder: rec, Unit: c.SystemdUnit, Warn: warnLine})
+	return cgroups.Load(c.CgroupPath, cgroups.Options{Recorder: rec, Unit: c.SystemdUnit, Warn: c.warnLine})
 }
 
 func frozen(c *Container) bool {
@@ -115,7 +115,7 @@ func (c *Container) Start(rec *trace.Recorder) error {
 	state.Status = specs.StateRunning
 	if post := hooksOf(spec, "poststart"); len(post) > 0 {
 		settle(c.Pid, 50*time.Millisecond)
-		runHooksWarn(rec, "poststart", post, state)
+		runHooksWarn(rec, c.warn, "poststart", post, state)
 	}
 	return nil
 }
@@ -155,17 +155,24 @@ func waitExec(r int) {
 	}
 }
 
-// warn reports a problem that the spec says must not fail the operation.
-var warn = func(format string, args ...any) {
+// warnStderr is where warnings go when no Runtime says otherwise.
+func warnStderr(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "miniruntime: warning: "+format+"\n", args...)
 }
 
-// warnLine is warn for a line already written, as the cgroups package
-// gives them; a function, so it reaches whatever SetWarn installed.
-func warnLine(s string) { warn("%s", s) }
+// warn reports a problem that the spec says must not fail the operation,
+// to the Runtime's sink (--log too, from the command line) or stderr.
+func (c *Container) warn(format string, args ...any) {
+	if c.warnTo != nil {
+		c.warnTo(format, args...)
+		return
+	}
+	warnStderr(format, args...)
+}
 
-// SetWarn redirects warnings (the command layer sends them to --log too).
-func SetWarn(f func(format string, args ...any)) { warn = f }
+// warnLine is warn for a line already written, as the cgroups package
+// gives them.
+func (c *Container) warnLine(s string) { c.warn("%s", s) }
 
 // Kill sends sig to the init, or with all to every process in the
 // container's cgroup.
@@ -250,7 +257,7 @@ func (c *Container) destroy(spec *specs.Spec, rec *trace.Recorder) error {
 	}
 	rec.Step("remove the state dir", trace.Quote("rm", "-rf", c.dir))
 	if spec != nil {
-		runHooksWarn(rec, "poststop", hooksOf(spec, "poststop"), state)
+		runHooksWarn(rec, c.warn, "poststop", hooksOf(spec, "poststop"), state)
 	}
 	return nil
 }

@@ -72,20 +72,20 @@ func idMaps(m []specs.LinuxIDMapping) []syscall.SysProcIDMap {
 // goroutine ever runs in those namespaces. A user or time namespace cannot
 // be entered by a multi-threaded process; the init enters those in its C
 // preamble before the Go runtime starts (package nsenter, preambleEnv).
-func startInit(cmd *exec.Cmd, s *specs.Spec, rec *trace.Recorder) error {
+func startInit(cmd *exec.Cmd, s *specs.Spec, rec *trace.Recorder, ahead *netnsAhead) error {
 	joins := joinedNamespaces(s)
 	if rec.Enabled() {
 		traceClone(rec, s)
 	}
 	if len(joins) == 0 {
-		if a := takeNetNSAhead(); a != nil {
-			if start, ok := a.use(cmd, s, rec); ok {
+		if ahead != nil {
+			if start, ok := ahead.use(cmd, s, rec); ok {
 				return start()
 			}
 		}
 		return cmd.Start()
 	}
-	discardNetNSAhead()
+	ahead.end()
 	errc := make(chan error, 1)
 	go func() {
 		goruntime.LockOSThread() // never unlocked: see above
@@ -218,24 +218,14 @@ type netnsAhead struct {
 	made chan error        // the result of unshare(CLONE_NEWNET)
 	fork chan func() error // run on the thread; closed to end it unused
 	done chan error
+	once sync.Once // fork is closed once
 }
 
-var ahead struct {
-	sync.Mutex
-	a *netnsAhead
-}
-
-// PrepareNetNS starts making the network namespace for the init this
-// process is about to create (netnsAhead). run and create call it first.
-func PrepareNetNS() {
+// prepareNetNS starts making the network namespace for the init this
+// process is about to create (netnsAhead). Runtime.Create and Run call it
+// first, before they read the bundle.
+func prepareNetNS() *netnsAhead {
 	a := &netnsAhead{made: make(chan error, 1), fork: make(chan func() error), done: make(chan error, 1)}
-	ahead.Lock()
-	old := ahead.a
-	ahead.a = a
-	ahead.Unlock()
-	if old != nil {
-		old.end()
-	}
 	go func() {
 		// Never unlocked: the thread is in a namespace of its own, so Go
 		// discards it when this goroutine ends.
@@ -249,25 +239,16 @@ func PrepareNetNS() {
 			a.done <- f()
 		}
 	}()
-}
-
-func takeNetNSAhead() *netnsAhead {
-	ahead.Lock()
-	defer ahead.Unlock()
-	a := ahead.a
-	ahead.a = nil
 	return a
 }
 
-// discardNetNSAhead ends an unused netnsAhead, if there is one.
-func discardNetNSAhead() {
-	if a := takeNetNSAhead(); a != nil {
-		a.end()
+// end lets the thread go unused, if it still waits; the namespace goes
+// with it. A nil netnsAhead has nothing to end.
+func (a *netnsAhead) end() {
+	if a != nil {
+		a.once.Do(func() { close(a.fork) })
 	}
 }
-
-// end lets the thread go unused; the namespace goes with it.
-func (a *netnsAhead) end() { close(a.fork) }
 
 // use returns the fork of cmd on the namespace's thread, when the config
 // can have that namespace; otherwise it ends the thread and reports false.

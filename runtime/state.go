@@ -76,11 +76,13 @@ type Container struct {
 	dir  string      // <root>/<id>
 	spec *specs.Spec // the frozen config, once read (Spec)
 	// started: create let the init go on to the process at once
-	// (CreateOptions.StartAtOnce), so Start has nothing to do.
+	// (CreateOptions.startAtOnce), so Start has nothing to do.
 	started bool
 	// loaded: read from the state dir (Load), so that a command re-reads
 	// the record once it holds the lock; busy: a create holds the lock.
 	loaded, busy bool
+	// warnTo is the Runtime's warning sink (warn); nil: stderr.
+	warnTo func(format string, args ...any)
 }
 
 const (

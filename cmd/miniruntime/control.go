@@ -16,7 +16,7 @@ import (
 
 // Commands that act on a live container through its cgroup.
 
-func loadContainer(id string) (*runtime.Container, error) { return runtime.Load(g.root, id) }
+func loadContainer(id string) (*runtime.Container, error) { return g.runtime().Load(id) }
 
 func pauseCmd() *cobra.Command {
 	return idCmd(&cobra.Command{

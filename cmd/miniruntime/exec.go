@@ -153,34 +153,5 @@ func parseUser(s string) (uint32, uint32, error) {
 // terminal relayed, returning its exit status.
 func runExec(c *runtime.Container, p *specs.Process, x execFlags) (int, error) {
 	o := runtime.ProcessIO{PidFile: x.pidFile, ConsoleSocket: x.consoleSocket, PreserveFDs: x.preserveFDs, Trace: g.recorder("exec")}
-	runtime.Prewarm()
-	fwd := forwardSignals(!x.detach)
-	fwd.catchRest()
-	defer fwd.done()
-	relay, err := relayFor(p.Terminal, x.detach, &o)
-	if err != nil {
-		return 0, err
-	}
-	if relay != nil {
-		defer relay.close()
-	}
-	fwd.wait()
-	proc, err := c.Exec(p, o)
-	if err != nil || x.detach {
-		return 0, err
-	}
-	var ttyDone <-chan struct{}
-	if relay != nil {
-		if err := relay.receive(); err != nil {
-			proc.Kill()
-			proc.Wait()
-			return 0, err
-		}
-		ttyDone = relay.attach()
-	}
-	st := waitForwarding(proc, fwd.sigs)
-	if ttyDone != nil {
-		<-ttyDone
-	}
-	return exitStatus(st), nil
+	return g.runtime().Exec(c, p, o, x.detach)
 }

@@ -40,8 +40,8 @@ func (cf *createFlags) options(id, who string) runtime.CreateOptions {
 			PidFile: cf.pidFile, ConsoleSocket: cf.consoleSocket, PreserveFDs: cf.preserveFDs,
 			Trace: g.recorder(who),
 		},
-		Root: g.root, ID: id, Bundle: cf.bundle, NoPivot: cf.noPivot, NoNewKeyring: cf.noNewKeyring,
-		Networks: cf.nets, Ports: cf.ports, Pod: cf.pod, SystemdCgroup: g.systemdCgroup,
+		ID: id, Bundle: cf.bundle, NoPivot: cf.noPivot, NoNewKeyring: cf.noNewKeyring,
+		Networks: cf.nets, Ports: cf.ports, Pod: cf.pod,
 	}
 }
 
@@ -52,9 +52,7 @@ func createCmd() *cobra.Command {
 		Short: "Create a container from a bundle; its process waits for start",
 		Args:  exactID,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			runtime.Prewarm()
-			runtime.PrepareNetNS()
-			_, _, err := runtime.Create(cf.options(args[0], "create"))
+			_, _, err := g.runtime().Create(cf.options(args[0], "create"))
 			return err
 		},
 	}
@@ -68,7 +66,7 @@ func startCmd() *cobra.Command {
 		Short: "Start the process of a created container",
 		Args:  exactID,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := runtime.Load(g.root, args[0])
+			c, err := g.runtime().Load(args[0])
 			if err != nil {
 				return err
 			}
@@ -83,7 +81,7 @@ func stateCmd() *cobra.Command {
 		Short: "Print the OCI state of a container as JSON",
 		Args:  exactID,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := runtime.Load(g.root, args[0])
+			c, err := g.runtime().Load(args[0])
 			if err != nil {
 				return err
 			}
@@ -120,7 +118,7 @@ func killCmd() *cobra.Command {
 					return err
 				}
 			}
-			c, err := runtime.Load(g.root, args[0])
+			c, err := g.runtime().Load(args[0])
 			if err != nil {
 				return err
 			}
@@ -156,7 +154,7 @@ func deleteCmd() *cobra.Command {
 		Short: "Delete a stopped container (with --force, kill it first)",
 		Args:  exactID,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := runtime.Load(g.root, args[0])
+			c, err := g.runtime().Load(args[0])
 			if err != nil {
 				if force && errors.Is(err, runtime.ErrNotExist) {
 					// containerd and podman delete --force redundantly;

@@ -519,9 +519,10 @@ func (s *labStarter) create(lc qos.LabContainer) (*qos.LabHandle, error) {
 	}
 	defer null.Close()
 	rec := g.recorder("qos")
-	o := runtime.CreateOptions{Root: s.state, ID: lc.ID, Bundle: bundle, SystemdCgroup: lc.SystemdCgroup}
+	o := runtime.CreateOptions{ID: lc.ID, Bundle: bundle}
 	o.Stdin, o.Stdout, o.Stderr, o.Trace = null, null, null, rec
-	c, proc, err := runtime.Create(o)
+	rt := &runtime.Runtime{Root: s.state, SystemdCgroup: lc.SystemdCgroup, Warn: g.warn}
+	c, proc, err := rt.Create(o)
 	if err != nil {
 		os.RemoveAll(bundle)
 		return nil, err

@@ -75,17 +75,24 @@ func (g *globals) setup() error {
 		}
 		g.logFile = f
 	}
-	runtime.SetWarn(func(format string, args ...any) {
-		msg := fmt.Sprintf(format, args...)
-		fmt.Fprintln(os.Stderr, "miniruntime: warning:", msg)
-		g.writeLog("warning", msg)
-	})
 	// --systemd-cgroup matters to create and run, which make the cgroup: on
 	// a host without systemd they refuse it (cgroups.Begin). The other
 	// commands read the driver from the container's state, so containerd,
 	// which passes the flag to every command, can still delete a container
 	// whose create failed.
 	return nil
+}
+
+// runtime is the library with the global flags: the state root, the
+// cgroup driver, and warnings on stderr and in --log.
+func (g *globals) runtime() *runtime.Runtime {
+	return &runtime.Runtime{Root: g.root, SystemdCgroup: g.systemdCgroup, Warn: g.warn}
+}
+
+func (g *globals) warn(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	fmt.Fprintln(os.Stderr, "miniruntime: warning:", msg)
+	g.writeLog("warning", msg)
 }
 
 // recorder returns the trace recorder for a command, or nil when off.

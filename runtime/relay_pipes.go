@@ -1,11 +1,9 @@
-package main
+package runtime
 
 import (
 	"io"
 	"os"
 	"time"
-
-	"github.com/miniruntime/miniruntime/runtime"
 )
 
 // pipeRelay gives a foreground container without a terminal pipes of its
@@ -18,7 +16,7 @@ type pipeRelay struct {
 	copied chan struct{} // one value per output stream at EOF
 }
 
-func newPipeRelay(o *runtime.ProcessIO) (*pipeRelay, error) {
+func newPipeRelay(o *ProcessIO) (*pipeRelay, error) {
 	var ends [6]*os.File // stdin r/w, stdout r/w, stderr r/w
 	for i := 0; i < 6; i += 2 {
 		r, w, err := os.Pipe()

@@ -1,4 +1,4 @@
-package main
+package runtime
 
 import (
 	"errors"
@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 
 	"github.com/containerd/console"
-	"github.com/miniruntime/miniruntime/runtime"
 	"golang.org/x/sys/unix"
 )
 
@@ -30,7 +29,7 @@ type ttyRelay struct {
 // relayFor sets up a relay when a terminal is wanted and the caller gave no
 // --console-socket, pointing o at it; nil when none is needed. A detached
 // process cannot have one: nobody would be left to relay.
-func relayFor(wantTTY, detach bool, o *runtime.ProcessIO) (*ttyRelay, error) {
+func relayFor(wantTTY, detach bool, o *ProcessIO) (*ttyRelay, error) {
 	if !wantTTY || o.ConsoleSocket != "" {
 		return nil, nil
 	}
