@@ -6,7 +6,9 @@
 //     runs hooks and keeps the state. bundle.go, validate.go, create.go,
 //     namespaces.go (the fork into new namespaces), network.go, exec.go,
 //     lifecycle.go, control.go, state.go, lsm.go (host-side checks),
-//     exe.go, features.go, defaultspec.go.
+//     exe.go, features.go, defaultspec.go; runtime.go is the library's
+//     entry point (Runtime: Create, Run, Exec, Load), with the terminal
+//     and pipe relays of a foreground process (relay_*.go).
 //   - The container's init: this binary again, started as `miniruntime
 //     init` inside the new namespaces, which executes the plan the parent
 //     compiled and ends in execve of the container's process. Every file
