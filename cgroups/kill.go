@@ -30,6 +30,10 @@ func (m *Manager) Signal(sig unix.Signal) error {
 		switch {
 		case err == nil:
 			return nil
+		case errors.Is(err, unix.ENODEV) && !m.Exists():
+			// The cgroup went while the file was open: systemd removes a
+			// scope's cgroup once the unit stops. No cgroup, no processes.
+			return nil
 		case !errors.Is(err, fs.ErrNotExist):
 			return fmt.Errorf("kill cgroup: %w", err)
 		case !m.Exists():
