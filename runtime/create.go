@@ -322,7 +322,7 @@ func (c *Container) handshake(b *Bundle, o CreateOptions, sock *os.File, cmd *ex
 	cfg.setIO(o.ProcessIO)
 	plan, err := compileInit(cfg.Spec, planOptions{ // cfg.Spec: AppArmor as decided for the init
 		Rootfs: c.Rootfs, NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring,
-		Console: cfg.ConsoleFD != 0, StartAtOnce: cfg.StartAtOnce, CgroupNS: cfg.CgroupNS, Kcore: hostHasKcore(),
+		Console: cfg.ConsoleFD != 0, StartAtOnce: cfg.StartAtOnce, CgroupNS: cfg.CgroupNS, CgroupMode: cg.Mode(), Kcore: hostHasKcore(),
 	})
 	if err != nil {
 		return c.initFailed(cmd, err)

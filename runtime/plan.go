@@ -132,7 +132,8 @@ type planOptions struct {
 	Console      bool // process.terminal with a console socket
 	StartAtOnce  bool // run: start follows create with no FIFO round trip
 	CgroupNS     string
-	Kcore        bool // the host has /proc/kcore (runc links /dev/core to it)
+	CgroupMode   cgroups.Mode // the host's cgroup layout
+	Kcore        bool         // the host has /proc/kcore (runc links /dev/core to it)
 }
 
 func step(op Op, what, shell string) Step { return Step{Op: op, What: what, Shell: shell} }
@@ -179,7 +180,7 @@ func compileInit(s *specs.Spec, o planOptions) ([]Step, error) {
 				waited = true
 			}
 			view := trace.Quote("mount", "-t", "cgroup2", "cgroup2", m.Destination)
-			if mode, _ := cgroups.DetectMode("/sys/fs/cgroup"); mode != cgroups.Unified {
+			if o.CgroupMode != cgroups.Unified {
 				view = mountCommand("tmpfs", m.Destination, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=755") +
 					"; then each v1 hierarchy at " + m.Destination + "/NAME: " + map[bool]string{true: "mount -t cgroup -o NAME cgroup (in the cgroup namespace)", false: "mount --bind /sys/fs/cgroup/NAME/<container's cgroup>"}[o.CgroupNS != ""]
 			}
@@ -544,7 +545,7 @@ func CompilePlan(r PlanRequest) (*Plan, error) {
 	born := mode == cgroups.Unified && !r.SystemdCgroup
 	init, err := compileInit(appArmorForInit(b.Spec, nil), planOptions{
 		Rootfs: b.Rootfs, NoPivot: r.NoPivot, NoNewKeyring: r.NoNewKeyring,
-		Console: b.Spec.Process != nil && b.Spec.Process.Terminal, CgroupNS: cgroupNS(b.Spec, born), Kcore: hostHasKcore(),
+		Console: b.Spec.Process != nil && b.Spec.Process.Terminal, CgroupNS: cgroupNS(b.Spec, born), CgroupMode: mode, Kcore: hostHasKcore(),
 	})
 	if err != nil {
 		return nil, err
@@ -583,7 +584,8 @@ func compileParent(s *specs.Spec, r PlanRequest, mode cgroups.Mode, born bool) [
 	for _, st := range settings {
 		add(Step{Op: OpParentCgroup, Path: st.File, Value: st.Value, What: "limit: " + st.Field, Shell: "echo " + trace.Quote(st.Value) + " > " + st.File})
 	}
-	if req, _ := parseNetworkRequest(s); req != nil {
+	req, _ := parseNetworkRequest(s)
+	if req != nil {
 		for _, n := range req.names {
 			add(Step{Op: OpParentNetwork, Value: n, What: "reserve an address on network " + n, Shell: "# in the network's allocation file"})
 		}
@@ -622,7 +624,7 @@ func compileParent(s *specs.Spec, r PlanRequest, mode cgroups.Mode, born bool) [
 	if !born {
 		add(step(OpParentCgroup, "move the init into its cgroup", "echo $PID > cgroup.procs"))
 	}
-	if req, _ := parseNetworkRequest(s); req != nil {
+	if req != nil {
 		add(step(OpParentNetwork, "make a veth pair, move one end into the container's network namespace, address it and route", "ip link add ... type veth peer name ...; ip link set ... netns $PID"))
 	}
 	for _, h := range []string{"prestart", "createRuntime"} {

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -177,20 +178,7 @@ func checkPlanOrder(s *specs.Spec, steps []Step) error {
 	if proc := slices.IndexFunc(steps, func(st Step) bool { return st.Op == OpMount && st.Mount.Destination == "/proc" }); proc >= 0 {
 		checks = append(checks, before(proc, first(OpMaskPath), "masked paths come after /proc is mounted"))
 	}
-	return errorsJoin(checks)
-}
-
-func errorsJoin(errs []error) error {
-	var msgs []string
-	for _, e := range errs {
-		if e != nil {
-			msgs = append(msgs, e.Error())
-		}
-	}
-	if len(msgs) == 0 {
-		return nil
-	}
-	return fmt.Errorf("%s", strings.Join(msgs, "; "))
+	return errors.Join(checks...)
 }
 
 // TestPlanRuleBookCatches makes sure the rule book fails a plan that breaks

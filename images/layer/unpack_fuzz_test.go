@@ -9,32 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
-
-// fuzzLayer builds a tar stream for the seed corpus.
-func fuzzLayer(tb testing.TB, ents ...ent) []byte {
-	var b bytes.Buffer
-	tw := tar.NewWriter(&b)
-	for _, e := range ents {
-		h := &tar.Header{Name: e.name, Linkname: e.link, Typeflag: e.typ, Mode: e.mode, Size: int64(len(e.body)),
-			ModTime: time.Unix(1700000000, 0), Devmajor: e.major, Format: tar.FormatPAX}
-		for k, v := range e.xattrs {
-			if h.PAXRecords == nil {
-				h.PAXRecords = map[string]string{}
-			}
-			h.PAXRecords["SCHILY.xattr."+k] = v
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			tb.Fatalf("%s: %v", e.name, err)
-		}
-		tw.Write([]byte(e.body))
-	}
-	tw.Close()
-	return b.Bytes()
-}
 
 // FuzzUnpack unpacks fuzzed tar streams into a directory that has a
 // sibling file and directory as bait, and checks that nothing outside the
@@ -65,7 +42,7 @@ func FuzzUnpack(f *testing.F) {
 		{symlink("loop", "loop"), file("loop/x", "")},
 	}
 	for _, s := range seeds {
-		f.Add(fuzzLayer(f, s...))
+		f.Add(layerTar(f, s...))
 	}
 	f.Add([]byte("not a tar"))
 	lim := Limits{MaxBytes: 1 << 20, MaxEntries: 256}

@@ -30,7 +30,8 @@ func symlink(name, to string) ent {
 }
 func hardlink(name, to string) ent { return ent{name: name, typ: tar.TypeLink, link: to} }
 
-func layerTar(t *testing.T, ents ...ent) []byte {
+// layerTar builds a tar stream of ents (a test's layer, a fuzz seed).
+func layerTar(t testing.TB, ents ...ent) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	tw := tar.NewWriter(&b)
