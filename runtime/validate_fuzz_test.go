@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/miniruntime/miniruntime/cgroups"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -22,12 +23,18 @@ func fuzzRootfs(f *testing.F) string {
 	return dir
 }
 
-// refusal checks the shape of every refusal: a *FieldError with a field
-// and a cause, on one line.
+// refusal checks the shape of every refusal: a field error (this
+// package's, or the cgroup package's for linux.resources) with a field
+// and a cause, on one line. It returns the refusal as this package's type.
 func refusal(t *testing.T, err error) *FieldError {
 	t.Helper()
 	var fe *FieldError
-	if !errors.As(err, &fe) {
+	var cfe *cgroups.FieldError
+	switch {
+	case errors.As(err, &fe):
+	case errors.As(err, &cfe) && cfe.Err != nil:
+		fe = &FieldError{Field: cfe.Field, Cause: cfe.Err.Error()}
+	default:
 		t.Fatalf("refusal %q (%T) is not a FieldError naming a field", err, err)
 	}
 	if fe.Field == "" || fe.Cause == "" {
