@@ -79,7 +79,11 @@ func New(id, cgroupsPath string, res *specs.LinuxResources, opts Options) (*Mana
 }
 
 func create(h *host, id, cgroupsPath string, res *specs.LinuxResources, opts Options) (*Manager, error) {
-	m, err := begin(h, id, cgroupsPath, res, opts)
+	c, err := Check(res)
+	if err != nil {
+		return nil, err
+	}
+	m, err := begin(h, id, cgroupsPath, c, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +100,10 @@ func create(h *host, id, cgroupsPath string, res *specs.LinuxResources, opts Opt
 // hierarchies and the resource writes happen while the init's runtime is
 // still starting up, instead of before it. On a host without cgroup2,
 // Begin creates nothing.
-func Begin(id, cgroupsPath string, res *specs.LinuxResources, opts Options) (*Manager, error) {
+//
+// Begin takes the resources as Check accepted them: it neither checks them
+// again nor rebuilds their device rules. nil is no linux.resources.
+func Begin(id, cgroupsPath string, res *Checked, opts Options) (*Manager, error) {
 	h, err := probe(opts.Mountpoint)
 	if err != nil {
 		return nil, err
@@ -104,7 +111,13 @@ func Begin(id, cgroupsPath string, res *specs.LinuxResources, opts Options) (*Ma
 	return begin(h, id, cgroupsPath, res, opts)
 }
 
-func begin(h *host, id, cgroupsPath string, res *specs.LinuxResources, opts Options) (*Manager, error) {
+func begin(h *host, id, cgroupsPath string, res *Checked, opts Options) (*Manager, error) {
+	if res == nil {
+		var err error
+		if res, err = Check(nil); err != nil {
+			return nil, err
+		}
+	}
 	if opts.Systemd {
 		return beginSystemd(h, id, cgroupsPath, res, opts)
 	}
@@ -215,31 +228,23 @@ func load(h *host, path string, opts Options) (*Manager, error) {
 	return m, nil
 }
 
-// plan renders and checks everything before the system is touched.
-func plan(h *host, id, cgroupsPath string, res *specs.LinuxResources, opts Options) (_ *Manager, err error) {
-	if err := Validate(res); err != nil {
-		return nil, err
-	}
+// plan renders, for this host, resources Check accepted, and checks what
+// depends on the host before the system is touched.
+func plan(h *host, id, cgroupsPath string, res *Checked, opts Options) (_ *Manager, err error) {
 	paths, err := h.resolve(id, cgroupsPath)
 	if err != nil {
 		return nil, err
 	}
-	t := &pending{done: -1}
+	t := &pending{done: -1, rules: res.rules}
 	m := &Manager{h: h, paths: paths, w: opts.writer(), todo: t}
-	if t.rules, err = DeviceRules(devicesOf(res)); err != nil {
+	if t.settings, err = res.Values(h.mode); err != nil {
 		return nil, err
 	}
 	if h.mode == Unified {
-		if t.settings, err = V2Values(res); err != nil {
-			return nil, err
-		}
 		if t.prog, err = DeviceFilter(t.rules); err != nil {
 			return nil, err
 		}
 	} else {
-		if t.settings, err = V1Values(res); err != nil {
-			return nil, err
-		}
 		if _, ok := h.controllerHier("devices"); !ok {
 			return nil, unsupportedf(fDevices, "the devices controller is not mounted; refusing to run a container without device isolation")
 		}

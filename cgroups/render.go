@@ -16,25 +16,62 @@ import (
 // host, a controller that is not mounted) is New's question; V1Values and
 // V2Values answer it per cgroup version.
 func Validate(res *specs.LinuxResources) error {
-	if err := validateStatic(res); err != nil {
-		return err
+	_, err := Check(res)
+	return err
+}
+
+// Checked is linux.resources that Check has accepted, with the device rules
+// it built on the way. Begin takes it instead of the resources, so that a
+// container's resources are checked, and its device rules built, once.
+type Checked struct {
+	res   *specs.LinuxResources
+	rules []DeviceRule
+}
+
+// Check is Validate keeping what it computed, for Begin and Values.
+func Check(res *specs.LinuxResources) (*Checked, error) {
+	rules, err := checkStatic(res)
+	if err != nil {
+		return nil, err
 	}
-	if res == nil || res.CPU == nil {
-		return nil
+	if res != nil && res.CPU != nil {
+		if err := checkOnline(fCPU+".cpus", res.CPU.Cpus, "CPU", "/sys/devices/system/cpu/online"); err != nil {
+			return nil, err
+		}
+		if err := checkOnline(fCPU+".mems", res.CPU.Mems, "memory node", "/sys/devices/system/node/online"); err != nil {
+			return nil, err
+		}
 	}
-	if err := checkOnline(fCPU+".cpus", res.CPU.Cpus, "CPU", "/sys/devices/system/cpu/online"); err != nil {
-		return err
+	return &Checked{res: res, rules: rules}, nil
+}
+
+// Resources is what was checked.
+func (c *Checked) Resources() *specs.LinuxResources { return c.res }
+
+// Values renders the checked resources for a host of the given layout, as
+// V2Values (unified) or V1Values (otherwise) would, without checking them
+// again.
+func (c *Checked) Values(mode Mode) ([]Setting, error) {
+	if mode == Unified {
+		return v2Values(c.res)
 	}
-	return checkOnline(fCPU+".mems", res.CPU.Mems, "memory node", "/sys/devices/system/node/online")
+	return v1Values(c.res, c.rules)
 }
 
 // validateStatic is Validate without looking at the host.
 func validateStatic(res *specs.LinuxResources) error {
-	if res == nil {
-		return nil
+	_, err := checkStatic(res)
+	return err
+}
+
+// checkStatic is validateStatic returning the device rules it built (the
+// defaults alone when res is nil).
+func checkStatic(res *specs.LinuxResources) ([]DeviceRule, error) {
+	rules, err := DeviceRules(devicesOf(res))
+	if err != nil || res == nil {
+		return rules, err
 	}
 	for _, check := range []func() error{
-		func() error { _, err := DeviceRules(res.Devices); return err },
 		func() error { return validateMemory(res.Memory) },
 		func() error { return validateCPU(res.CPU) },
 		func() error { return validatePids(res.Pids) },
@@ -45,10 +82,10 @@ func validateStatic(res *specs.LinuxResources) error {
 		func() error { return validateUnified(res.Unified) },
 	} {
 		if err := check(); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return nil
+	return rules, nil
 }
 
 // V1Values renders res as the cgroup v1 writes New makes, in order:
@@ -61,9 +98,19 @@ func V1Values(res *specs.LinuxResources) ([]Setting, error) {
 }
 
 func renderV1(res *specs.LinuxResources, withDevices bool) ([]Setting, error) {
-	if err := validateStatic(res); err != nil {
+	rules, err := checkStatic(res)
+	if err != nil {
 		return nil, err
 	}
+	if !withDevices {
+		rules = nil
+	}
+	return v1Values(res, rules)
+}
+
+// v1Values is V1Values of checked resources, with their device rules (none
+// written when rules is nil).
+func v1Values(res *specs.LinuxResources, rules []DeviceRule) ([]Setting, error) {
 	if res == nil {
 		res = &specs.LinuxResources{}
 	}
@@ -71,11 +118,7 @@ func renderV1(res *specs.LinuxResources, withDevices bool) ([]Setting, error) {
 		return nil, unsupportedf(fUnified, "cgroup v2 files cannot be set on a cgroup v1 host")
 	}
 	var out []Setting
-	if withDevices {
-		rules, err := DeviceRules(res.Devices)
-		if err != nil {
-			return nil, err
-		}
+	if rules != nil {
 		out = append(out, devicesV1(rules)...)
 	}
 	mem, err := memoryV1(res.Memory)
@@ -100,6 +143,11 @@ func V2Values(res *specs.LinuxResources) ([]Setting, error) {
 	if err := validateStatic(res); err != nil {
 		return nil, err
 	}
+	return v2Values(res)
+}
+
+// v2Values is V2Values of checked resources.
+func v2Values(res *specs.LinuxResources) ([]Setting, error) {
 	if res == nil {
 		return nil, nil
 	}

@@ -35,7 +35,6 @@ import (
 
 	sdbus "github.com/coreos/go-systemd/v22/dbus"
 	"github.com/godbus/dbus/v5"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/miniruntime/miniruntime/internal/trace"
@@ -82,7 +81,7 @@ type unit struct {
 // beginSystemd is Begin for the systemd driver. It checks and renders
 // everything and connects to systemd, but creates nothing: the unit can be
 // started only with the init's pid (FinishFor).
-func beginSystemd(h *host, id, cgroupsPath string, res *specs.LinuxResources, opts Options) (*Manager, error) {
+func beginSystemd(h *host, id, cgroupsPath string, res *Checked, opts Options) (*Manager, error) {
 	if !SystemdRunning() {
 		return nil, errNoSystemd
 	}

@@ -104,13 +104,8 @@ func createContainer(o CreateOptions) (*Container, *os.Process, error) {
 			return nil, nil, err
 		}
 	}
-	addNetworkAnnotations(b.Spec, o.Networks, o.Ports)
-	if o.Pod != "" {
-		if err := joinPod(b.Spec, o.Root, o.Pod); err != nil {
-			return nil, nil, err
-		}
-	}
-	if err := Validate(b); err != nil {
+	p, err := prepare(b, o.Networks, o.Ports, o.Root, o.Pod)
+	if err != nil {
 		return nil, nil, err
 	}
 	if err := checkCreateFlags(b.Spec, o); err != nil {
@@ -153,12 +148,11 @@ func createContainer(o CreateOptions) (*Container, *os.Process, error) {
 		HostMounts:  !hasNamespace(b.Spec, specs.MountNamespace),
 		Creating:    true, PidFile: pidFile, warnTo: o.warn,
 	}
-	proc, err := c.create(b, o, &undo)
+	proc, err := c.create(p, o, &undo)
 	if err != nil {
 		undo.run()
 		return nil, nil, err
 	}
-	c.spec = b.Spec
 	return c, proc, nil
 }
 
@@ -184,9 +178,9 @@ func checkCreateFlags(s *specs.Spec, o CreateOptions) error {
 // when the sync socket closes under it), veths, port rules and port claims
 // are found by network and id, and the pid file is on record before it is
 // written. The last record clears Creating.
-func (c *Container) create(b *Bundle, o CreateOptions, undo *undoStack) (*os.Process, error) {
+func (c *Container) create(b *prepared, o CreateOptions, undo *undoStack) (*os.Process, error) {
 	rec := o.Trace
-	req, _ := parseNetworkRequest(b.Spec)
+	req := b.network
 	if req != nil {
 		for _, name := range req.names {
 			c.Networks = append(c.Networks, &netns.Attachment{Network: name, ContainerID: c.ID})
@@ -195,7 +189,7 @@ func (c *Container) create(b *Bundle, o CreateOptions, undo *undoStack) (*os.Pro
 
 	// Only the cgroup2 directory the init is born in exists before clone;
 	// the rest of the cgroup is made while the init's runtime starts up.
-	cg, err := cgroups.Begin(c.ID, b.Spec.Linux.CgroupsPath, b.Spec.Linux.Resources, cgroups.Options{
+	cg, err := cgroups.Begin(c.ID, b.Spec.Linux.CgroupsPath, b.resources, cgroups.Options{
 		Recorder: rec, Systemd: o.SystemdCgroup, Annotations: b.Spec.Annotations, Warn: func(l string) { o.warnf("%s", l) },
 		Record: func(path, unit string) error {
 			c.CgroupPath, c.SystemdUnit = path, unit
@@ -251,7 +245,13 @@ func (c *Container) create(b *Bundle, o CreateOptions, undo *undoStack) (*os.Pro
 		return nil, err
 	}
 	// What the init needs only later is done while its runtime starts.
-	if err := c.freeze(b, rec); err != nil {
+	// The spec is final now (allocateNetworks added its mounts).
+	sealed, err := seal(b.Spec)
+	if err != nil {
+		return nil, err
+	}
+	c.spec = sealed.spec
+	if err := c.freeze(sealed, rec); err != nil {
 		return nil, err
 	}
 	// With the systemd driver, systemd starts the unit with the init in it.
@@ -262,7 +262,7 @@ func (c *Container) create(b *Bundle, o CreateOptions, undo *undoStack) (*os.Pro
 		return nil, c.initFailed(cmd, err)
 	}
 	undo.push(func() { removePidFile(c.PidFile, c.Pid) })
-	if err := c.handshake(b, o, parentSock, cmd, cg, exe); err != nil {
+	if err := c.handshake(sealed, o, parentSock, cmd, cg, exe); err != nil {
 		return nil, err
 	}
 	return cmd.Process, nil
@@ -286,14 +286,10 @@ func (c *Container) commit() error {
 
 // freeze writes the config into the state dir, where start and delete read
 // it, and makes the exec FIFO the init waits on until start. What is frozen
-// is the spec the init runs, with every edit create made (networks, pod),
-// not the bundle's file as it was read.
-func (c *Container) freeze(b *Bundle, rec *trace.Recorder) error {
-	raw, err := json.Marshal(b.Spec)
-	if err != nil {
-		return fmt.Errorf("freeze config: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(c.dir, configFile), raw, 0o600); err != nil {
+// is the spec the init runs, byte for byte, with every edit create made
+// (networks, pod, AppArmor), not the bundle's file as it was read.
+func (c *Container) freeze(s *sealedSpec, rec *trace.Recorder) error {
+	if err := os.WriteFile(filepath.Join(c.dir, configFile), s.raw, 0o600); err != nil {
 		return fmt.Errorf("freeze config: %w", err)
 	}
 	if err := unix.Mkfifo(c.fifoPath(), 0o622); err != nil {
@@ -302,7 +298,7 @@ func (c *Container) freeze(b *Bundle, rec *trace.Recorder) error {
 	rec.Step("exec FIFO: init waits on it until start", trace.Quote("mkfifo", c.fifoPath()))
 	// In a user namespace the init runs as the host uid that container
 	// root maps to, and must still be able to open the FIFO.
-	if uid, gid, ok := rootHostIDs(b.Spec.Linux); ok {
+	if uid, gid, ok := rootHostIDs(s.spec.Linux); ok {
 		if err := os.Chown(c.fifoPath(), uid, gid); err != nil {
 			return fmt.Errorf("chown %s: %w", c.fifoPath(), err)
 		}
@@ -310,26 +306,34 @@ func (c *Container) freeze(b *Bundle, rec *trace.Recorder) error {
 	return nil
 }
 
-// handshake drives the init through the steps drawn in sync.go.
-func (c *Container) handshake(b *Bundle, o CreateOptions, sock *os.File, cmd *exec.Cmd, cg *cgroups.Manager, exe *os.File) error {
+// initConfigFor is the config the init is sent: the sealed spec's bytes,
+// and the plan compiled from the same spec. born says the init was born in
+// its cgroup on a cgroup v2 host, with its cgroup namespace.
+func (c *Container) initConfigFor(s *sealedSpec, o CreateOptions, mode cgroups.Mode, born bool) (initConfig, error) {
 	cfg := initConfig{
 		ID: c.ID, Bundle: c.Bundle, Rootfs: c.Rootfs, StateDir: c.dir, HostPid: c.Pid,
-		Spec: appArmorForInit(b.Spec, nil), NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring,
-		CgroupNS: cgroupNS(b.Spec, cmd.SysProcAttr.UseCgroupFD && cg.Mode() == cgroups.Unified),
-		StartAtOnce: o.startAtOnce && b.Spec.Process != nil &&
-			len(hooksOf(b.Spec, "prestart")) == 0 && len(hooksOf(b.Spec, "poststart")) == 0,
+		Spec: s.spec, SpecJSON: s.raw, NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring,
+		CgroupNS: cgroupNS(s.spec, born),
+		StartAtOnce: o.startAtOnce && s.spec.Process != nil &&
+			len(hooksOf(s.spec, "prestart")) == 0 && len(hooksOf(s.spec, "poststart")) == 0,
 	}
 	cfg.setIO(o.ProcessIO)
-	plan, err := compileInit(cfg.Spec, planOptions{ // cfg.Spec: AppArmor as decided for the init
+	plan, err := compileInit(s.spec, planOptions{
 		Rootfs: c.Rootfs, NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring,
-		Console: cfg.ConsoleFD != 0, StartAtOnce: cfg.StartAtOnce, CgroupNS: cfg.CgroupNS, CgroupMode: cg.Mode(), Kcore: hostHasKcore(),
+		Console: cfg.ConsoleFD != 0, StartAtOnce: cfg.StartAtOnce, CgroupNS: cfg.CgroupNS, CgroupMode: mode, Kcore: hostHasKcore(),
 	})
+	cfg.Plan = plan
+	return cfg, err
+}
+
+// handshake drives the init through the steps drawn in sync.go.
+func (c *Container) handshake(b *sealedSpec, o CreateOptions, sock *os.File, cmd *exec.Cmd, cg *cgroups.Manager, exe *os.File) error {
+	cfg, err := c.initConfigFor(b, o, cg.Mode(), cmd.SysProcAttr.UseCgroupFD && cg.Mode() == cgroups.Unified)
 	if err != nil {
 		return c.initFailed(cmd, err)
 	}
-	cfg.Plan = plan
 	enc, dec := json.NewEncoder(sock), json.NewDecoder(sock)
-	if err := writeCgroupsLine(sock, selfJoin(cmd, b.Spec, cg)); err != nil {
+	if err := writeCgroupsLine(sock, selfJoin(cmd, b.spec, cg)); err != nil {
 		return c.initFailed(cmd, fmt.Errorf("send config to init: %w", err))
 	}
 	if err := enc.Encode(cfg); err != nil {
@@ -338,7 +342,7 @@ func (c *Container) handshake(b *Bundle, o CreateOptions, sock *os.File, cmd *ex
 	// With nothing to do when the init reaches msgHooks (no createRuntime
 	// hooks, no networks), its msgContinue goes now, so that the init does
 	// not wait for a round trip there.
-	stops := len(hooksOf(b.Spec, "createRuntime")) > 0 || len(c.Networks) > 0
+	stops := len(hooksOf(b.spec, "createRuntime")) > 0 || len(c.Networks) > 0
 	if !stops {
 		if err := enc.Encode(syncMsg{Type: msgContinue}); err != nil {
 			return c.initFailed(cmd, err)
@@ -377,7 +381,7 @@ func (c *Container) handshake(b *Bundle, o CreateOptions, sock *os.File, cmd *ex
 			// prestart runs at start (see Container.Start); createRuntime
 			// runs here, with the namespaces made and the rootfs not yet
 			// pivoted.
-			if err := runHooks(o.Trace, "createRuntime", hooksOf(b.Spec, "createRuntime"), st); err != nil {
+			if err := runHooks(o.Trace, "createRuntime", hooksOf(b.spec, "createRuntime"), st); err != nil {
 				return err
 			}
 			if err := enc.Encode(syncMsg{Type: msgContinue}); err != nil {

@@ -62,6 +62,9 @@ func (c *Container) Exec(p *specs.Process, o ProcessIO) (*os.Process, error) {
 		ID: c.ID, Bundle: c.Bundle, Rootfs: c.Rootfs, StateDir: c.dir, HostPid: cmd.Process.Pid,
 		Spec: appArmorForInit(es, spec.Process), Exec: true, ExecMountNS: mountNS, CgroupNS: cgroupNS(es, false),
 	}
+	if cfg.SpecJSON, err = json.Marshal(cfg.Spec); err != nil {
+		return nil, killed(cmd, fmt.Errorf("send config to exec process: %w", err))
+	}
 	cfg.setIO(o)
 	// From cfg.Spec: the AppArmor profile as decided for the init (an
 	// exec without one of its own gets the container's; none where off).

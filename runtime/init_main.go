@@ -46,7 +46,7 @@ func Init(preambleErr error) {
 	// of the container runs outside them.
 	var cfg initConfig
 	decoded := make(chan error, 1)
-	go func() { decoded <- dec.Decode(&cfg) }()
+	go func() { decoded <- readInitConfig(dec, &cfg) }()
 	joins, joinErr := joinV1Cgroups(tasks)
 	if err := <-decoded; err != nil {
 		os.Exit(1)

@@ -533,8 +533,8 @@ func CompilePlan(r PlanRequest) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	addNetworkAnnotations(b.Spec, r.Networks, r.Ports)
-	if err := Validate(b); err != nil {
+	p, err := prepare(b, r.Networks, r.Ports, "", "")
+	if err != nil {
 		return nil, err
 	}
 	// A terminal goes to the caller's console socket (or to run's own
@@ -550,12 +550,15 @@ func CompilePlan(r PlanRequest) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Plan{Parent: compileParent(b.Spec, r, mode, born), Init: init}, nil
+	return &Plan{Parent: compileParent(p, r, mode, born), Init: init}, nil
 }
 
 // compileParent is the runtime's own side, around the init's steps. It is
 // a description: the parent's code (create.go) does these, in this order.
-func compileParent(s *specs.Spec, r PlanRequest, mode cgroups.Mode, born bool) []Step {
+// It takes what prepare computed (the limits checked, the network
+// annotations parsed) and recomputes none of it.
+func compileParent(p *prepared, r PlanRequest, mode cgroups.Mode, born bool) []Step {
+	s := p.Spec
 	var out []Step
 	add := func(st Step) { out = append(out, st) }
 	add(step(OpParentState, "check config.json and make the container's state dir", trace.Quote("mkdir", "/run/miniruntime/"+r.ID)))
@@ -575,16 +578,12 @@ func compileParent(s *specs.Spec, r PlanRequest, mode cgroups.Mode, born bool) [
 	}
 	var settings []cgroups.Setting
 	if s.Linux.Resources != nil {
-		if mode == cgroups.Unified {
-			settings, _ = cgroups.V2Values(s.Linux.Resources)
-		} else {
-			settings, _ = cgroups.V1Values(s.Linux.Resources)
-		}
+		settings, _ = p.resources.Values(mode)
 	}
 	for _, st := range settings {
 		add(Step{Op: OpParentCgroup, Path: st.File, Value: st.Value, What: "limit: " + st.Field, Shell: "echo " + trace.Quote(st.Value) + " > " + st.File})
 	}
-	req, _ := parseNetworkRequest(s)
+	req := p.network
 	if req != nil {
 		for _, n := range req.names {
 			add(Step{Op: OpParentNetwork, Value: n, What: "reserve an address on network " + n, Shell: "# in the network's allocation file"})

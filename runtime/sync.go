@@ -42,6 +42,7 @@ package runtime
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -106,14 +107,18 @@ type syncMsg struct {
 
 // initConfig is everything the init needs, sent once over the sync socket.
 type initConfig struct {
-	ID           string      `json:"id"`
-	Bundle       string      `json:"bundle"`
-	Rootfs       string      `json:"rootfs"`
-	StateDir     string      `json:"stateDir"`
-	HostPid      int         `json:"hostPid"`
-	Spec         *specs.Spec `json:"spec"`
-	NoPivot      bool        `json:"noPivot,omitempty"`
-	NoNewKeyring bool        `json:"noNewKeyring,omitempty"`
+	ID       string `json:"id"`
+	Bundle   string `json:"bundle"`
+	Rootfs   string `json:"rootfs"`
+	StateDir string `json:"stateDir"`
+	HostPid  int    `json:"hostPid"`
+	// SpecJSON is the spec as the parent marshalled it once (seal): the
+	// bytes it froze in the state dir, sent as they are. The init decodes
+	// them into Spec (readInitConfig).
+	SpecJSON     json.RawMessage `json:"spec"`
+	Spec         *specs.Spec     `json:"-"`
+	NoPivot      bool            `json:"noPivot,omitempty"`
+	NoNewKeyring bool            `json:"noNewKeyring,omitempty"`
 	// StartAtOnce: after msgReady the init waits for msgStart on the sync
 	// socket instead of the exec FIFO (run, with nothing to do between
 	// create and start).
@@ -136,4 +141,13 @@ type initConfig struct {
 	ExecMountNS string `json:"execMountNS,omitempty"`
 	// Plan is what the init does, step by step (plan.go).
 	Plan []Step `json:"plan"`
+}
+
+// readInitConfig is how the init reads its config: the message, then the
+// spec in it.
+func readInitConfig(dec *json.Decoder, cfg *initConfig) error {
+	if err := dec.Decode(cfg); err != nil {
+		return err
+	}
+	return json.Unmarshal(cfg.SpecJSON, &cfg.Spec)
 }

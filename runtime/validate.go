@@ -18,6 +18,39 @@ import (
 // touched, so that bad input fails with one clear line and leaves nothing
 // behind. Errors name the config.json field.
 func Validate(b *Bundle) error {
+	_, err := check(b)
+	return err
+}
+
+// checked is what checking a bundle computed on the way and create uses
+// later: kept, so that nothing is checked or parsed twice.
+type checked struct {
+	resources *cgroups.Checked // linux.resources, with the device rules built
+	network   *networkRequest  // the network annotations; nil for none
+}
+
+// check is Validate keeping what it computed.
+func check(b *Bundle) (*checked, error) {
+	s := b.Spec
+	if err := validateSpec(b); err != nil {
+		return nil, err
+	}
+	res, err := cgroups.Check(s.Linux.Resources)
+	if err != nil {
+		return nil, err
+	}
+	net, err := parseNetworkRequest(s)
+	if err != nil {
+		return nil, err
+	}
+	if err := validateNames(s); err != nil {
+		return nil, err
+	}
+	return &checked{resources: res, network: net}, nil
+}
+
+// validateSpec is check up to linux.resources.
+func validateSpec(b *Bundle) error {
 	s := b.Spec
 	if s.Version == "" {
 		return fieldErr("ociVersion", "missing")
@@ -40,12 +73,11 @@ func Validate(b *Bundle) error {
 	if s.Linux == nil {
 		return fieldErr("linux", "missing: this runtime runs Linux containers")
 	}
-	if err := validateLinux(s); err != nil {
-		return err
-	}
-	if _, err := parseNetworkRequest(s); err != nil {
-		return err
-	}
+	return validateLinux(s)
+}
+
+// validateNames is check after the network annotations.
+func validateNames(s *specs.Spec) error {
 	if s.Hostname != "" && !hasNamespace(s, specs.UTSNamespace) {
 		return fieldErr("hostname", "cannot be set without a uts namespace")
 	}
@@ -424,13 +456,9 @@ func validateLinux(s *specs.Spec) error {
 	if strings.ContainsAny(l.CgroupsPath, "\x00\n") {
 		return fieldErr("linux.cgroupsPath", "%q holds a NUL byte or a newline, which no cgroup name can", l.CgroupsPath)
 	}
-	if err := validateLSM(&specs.Spec{Linux: l}); err != nil {
-		return err
-	}
-	if err := cgroups.Validate(l.Resources); err != nil {
-		return err
-	}
-	return nil
+	// linux.resources is checked last, by check (cgroups.Check), which
+	// keeps the device rules it builds.
+	return validateLSM(&specs.Spec{Linux: l})
 }
 
 // maxID is the largest user or group id runc and the kernel's interfaces
