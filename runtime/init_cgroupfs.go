@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/miniruntime/miniruntime/cgroups"
 	"github.com/miniruntime/miniruntime/internal/trace"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -18,7 +18,7 @@ import (
 // cgroup when it has a cgroup namespace). On a v1 or hybrid host it is what
 // runc builds: a tmpfs holding one bind mount per hierarchy, each showing
 // only the container's own cgroup.
-func (f *fs) mountCgroup(m specs.Mount, o mountOpts, mode string) error {
+func (f *fs) mountCgroup(m MountOp, mode cgroups.Mode) error {
 	// The view depends on the cgroup this process is in: the parent must
 	// have finished moving it there.
 	if f.beforeCgroup != nil {
@@ -32,8 +32,8 @@ func (f *fs) mountCgroup(m specs.Mount, o mountOpts, mode string) error {
 	}
 	defer target.Close()
 	dst := procFD(target)
-	if mode == "unified" {
-		err := f.mount("cgroup2", dst, "cgroup2", o.flags, "", m.Destination)
+	if mode == cgroups.Unified {
+		err := f.mount("cgroup2", dst, "cgroup2", uintptr(m.Flags), "", m.Destination)
 		if err == nil || !(errors.Is(err, unix.EPERM) || errors.Is(err, unix.EBUSY)) {
 			return err
 		}
@@ -43,10 +43,10 @@ func (f *fs) mountCgroup(m specs.Mount, o mountOpts, mode string) error {
 		if err := f.mount("/sys/fs/cgroup", dst, "", unix.MS_BIND|unix.MS_REC, "", m.Destination); err != nil {
 			return err
 		}
-		if o.flags == 0 {
+		if m.Flags == 0 {
 			return nil
 		}
-		return f.remount(dst, m.Destination, o.flags)
+		return f.remount(dst, m.Destination, uintptr(m.Flags))
 	}
 	if err := f.mount("tmpfs", dst, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=755", m.Destination); err != nil {
 		return err
@@ -72,7 +72,7 @@ func (f *fs) mountCgroup(m specs.Mount, o mountOpts, mode string) error {
 	}
 	defer top.Close()
 	attr := unix.MountAttr{Attr_set: unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}
-	if o.flags&unix.MS_RDONLY != 0 {
+	if m.Flags&unix.MS_RDONLY != 0 {
 		attr.Attr_set |= unix.MOUNT_ATTR_RDONLY
 	}
 	if err := unix.MountSetattr(int(top.Fd()), "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, &attr); err != nil {

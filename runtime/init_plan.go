@@ -90,12 +90,11 @@ func (in *initProc) do(r *planRun, st *Step) error {
 	case OpMount:
 		return r.f.mountOp(*st.Mount)
 	case OpCgroupView:
-		mode, _ := cgroups.DetectMode("/sys/fs/cgroup")
 		// The cgroup view's own mounts depend on this host's
 		// hierarchies: they are recorded one by one.
 		r.f.rec = in.rec
 		defer func() { r.f.rec = nil }()
-		return r.f.mountCgroup(specs.Mount{Destination: st.Mount.Destination}, st.Mount.opts(), string(mode))
+		return r.f.mountCgroup(*st.Mount, cgroups.Mode(st.Value))
 	case OpWaitParent:
 		return in.joinedCgroup()
 	case OpDevice:
@@ -303,14 +302,4 @@ func (r *planRun) device(d specs.LinuxDevice, inUserNS bool) error {
 		return fmt.Errorf("linux.devices %s: %w", d.Path, err)
 	}
 	return nil
-}
-
-// opts turns a resolved mount back into the form the mount code takes.
-func (m MountOp) opts() mountOpts {
-	o := mountOpts{
-		flags: uintptr(m.Flags), propagation: uintptr(m.Propagation),
-		attrSet: m.AttrSet, attrClr: m.AttrClr, bind: m.Bind, recursive: m.Recursive,
-		data: m.Data,
-	}
-	return o
 }

@@ -75,12 +75,10 @@ func isBind(m specs.Mount) bool {
 }
 
 // mountOp performs one of the spec's mounts (not a cgroup one: see
-// mountCgroup).
-func (f *fs) mountOp(mo MountOp) error {
-	o := mo.opts()
-	m := specs.Mount{Source: mo.Source, Destination: mo.Destination, Type: mo.Type}
+// mountCgroup), with the flags and data the compiler resolved.
+func (f *fs) mountOp(m MountOp) error {
 	isDir := true
-	if o.bind {
+	if m.Bind {
 		fi, err := os.Stat(m.Source)
 		if err != nil {
 			return fmt.Errorf("bind source: %w", unwrapPath(err))
@@ -93,20 +91,20 @@ func (f *fs) mountOp(mo MountOp) error {
 	}
 	defer target.Close()
 	dst := procFD(target)
-	if o.bind {
+	if m.Bind {
 		flags := uintptr(unix.MS_BIND)
-		if o.recursive {
+		if m.Recursive {
 			flags |= unix.MS_REC
 		}
 		if err := f.mount(m.Source, dst, "", flags, "", m.Destination); err != nil {
 			return err
 		}
-	} else if err := f.mount(m.Source, dst, m.Type, o.flags, strings.Join(o.data, ","), m.Destination); err != nil {
+	} else if err := f.mount(m.Source, dst, m.Type, uintptr(m.Flags), m.Data, m.Destination); err != nil {
 		return err
 	}
 	// A bind mount ignores all other flags: they need a remount.
-	remount := o.bind && o.flags&^unix.MS_REC != 0
-	if !remount && o.propagation == 0 && o.attrSet|o.attrClr == 0 {
+	remount := m.Bind && m.Flags&^unix.MS_REC != 0
+	if !remount && m.Propagation == 0 && m.AttrSet|m.AttrClr == 0 {
 		return nil
 	}
 	// The handle still names the directory under the new mount; reopen the
@@ -117,27 +115,27 @@ func (f *fs) mountOp(mo MountOp) error {
 	}
 	defer top.Close()
 	if remount {
-		if err := f.remount(procFD(top), m.Destination, o.flags); err != nil {
+		if err := f.remount(procFD(top), m.Destination, uintptr(m.Flags)); err != nil {
 			return err
 		}
 	}
-	return f.finishMount(procFD(top), m.Destination, o)
+	return f.finishMount(procFD(top), m)
 }
 
 // finishMount applies the propagation and the recursive attributes, which
-// take separate system calls.
-func (f *fs) finishMount(dst, shown string, o mountOpts) error {
-	if o.propagation != 0 {
-		if err := f.mount("", dst, "", o.propagation, "", shown); err != nil {
+// take separate system calls, to m mounted at dst.
+func (f *fs) finishMount(dst string, m MountOp) error {
+	if m.Propagation != 0 {
+		if err := f.mount("", dst, "", uintptr(m.Propagation), "", m.Destination); err != nil {
 			return err
 		}
 	}
-	if o.attrSet|o.attrClr != 0 {
-		attr := unix.MountAttr{Attr_set: o.attrSet, Attr_clr: o.attrClr}
+	if m.AttrSet|m.AttrClr != 0 {
+		attr := unix.MountAttr{Attr_set: m.AttrSet, Attr_clr: m.AttrClr}
 		if err := unix.MountSetattr(unix.AT_FDCWD, dst, unix.AT_RECURSIVE, &attr); err != nil {
-			return fmt.Errorf("mount_setattr %s: %w", shown, err)
+			return fmt.Errorf("mount_setattr %s: %w", m.Destination, err)
 		}
-		f.rec.Step("set recursive mount attributes on "+shown, fmt.Sprintf("mount_setattr(%s, AT_RECURSIVE, set=%#x clr=%#x)", shown, o.attrSet, o.attrClr))
+		f.rec.Step("set recursive mount attributes on "+m.Destination, fmt.Sprintf("mount_setattr(%s, AT_RECURSIVE, set=%#x clr=%#x)", m.Destination, m.AttrSet, m.AttrClr))
 	}
 	return nil
 }

@@ -102,18 +102,20 @@ type Step struct {
 }
 
 // MountOp is one entry of config.json's mounts with its options resolved
-// into what the system calls take.
+// into what the system calls take: the compiler parses the options once
+// (resolveMount), and the init passes these values to the kernel as they
+// are.
 type MountOp struct {
-	Source      string   `json:"source,omitempty"`
-	Destination string   `json:"destination"`
-	Type        string   `json:"type,omitempty"`
-	Flags       uint64   `json:"flags,omitempty"` // mount(2) flags
-	Data        []string `json:"data,omitempty"`  // the filesystem's own options
-	Bind        bool     `json:"bind,omitempty"`
-	Recursive   bool     `json:"recursive,omitempty"` // rbind
-	Propagation uint64   `json:"propagation,omitempty"`
-	AttrSet     uint64   `json:"attrSet,omitempty"` // mount_setattr(2), recursive
-	AttrClr     uint64   `json:"attrClr,omitempty"`
+	Source      string `json:"source,omitempty"`
+	Destination string `json:"destination"`
+	Type        string `json:"type,omitempty"`
+	Flags       uint64 `json:"flags,omitempty"` // mount(2) flags
+	Data        string `json:"data,omitempty"`  // the filesystem's own options, mount(2)'s data
+	Bind        bool   `json:"bind,omitempty"`
+	Recursive   bool   `json:"recursive,omitempty"` // rbind
+	Propagation uint64 `json:"propagation,omitempty"`
+	AttrSet     uint64 `json:"attrSet,omitempty"` // mount_setattr(2), recursive
+	AttrClr     uint64 `json:"attrClr,omitempty"`
 }
 
 // Plan is a container's compiled plan: the parent's steps, around the
@@ -184,7 +186,8 @@ func compileInit(s *specs.Spec, o planOptions) ([]Step, error) {
 				view = mountCommand("tmpfs", m.Destination, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, "mode=755") +
 					"; then each v1 hierarchy at " + m.Destination + "/NAME: " + map[bool]string{true: "mount -t cgroup -o NAME cgroup (in the cgroup namespace)", false: "mount --bind /sys/fs/cgroup/NAME/<container's cgroup>"}[o.CgroupNS != ""]
 			}
-			add(Step{Op: OpCgroupView, Mount: &mo, What: "show the container its own cgroups at " + m.Destination, Shell: view})
+			// Value: the host's layout, which decides how the view is made.
+			add(Step{Op: OpCgroupView, Mount: &mo, Value: string(o.CgroupMode), What: "show the container its own cgroups at " + m.Destination, Shell: view})
 			continue
 		}
 		add(Step{Op: OpMount, Mount: &mo, What: "mount " + mountWhat(mo), Shell: mo.shell()})
@@ -433,7 +436,7 @@ func resolveMount(m specs.Mount) (MountOp, error) {
 	}
 	return MountOp{
 		Source: m.Source, Destination: m.Destination, Type: m.Type,
-		Flags: uint64(o.flags), Data: o.data,
+		Flags: uint64(o.flags), Data: strings.Join(o.data, ","),
 		Bind: o.bind || m.Type == "bind", Recursive: o.recursive,
 		Propagation: uint64(o.propagation), AttrSet: o.attrSet, AttrClr: o.attrClr,
 	}, nil
@@ -452,7 +455,7 @@ func (m MountOp) shell() string {
 			cmds = append(cmds, mountCommand("", m.Destination, "", uintptr(m.Flags)|unix.MS_BIND|unix.MS_REMOUNT, ""))
 		}
 	} else {
-		cmds = append(cmds, mountCommand(m.Source, m.Destination, m.Type, uintptr(m.Flags), strings.Join(m.Data, ",")))
+		cmds = append(cmds, mountCommand(m.Source, m.Destination, m.Type, uintptr(m.Flags), m.Data))
 	}
 	if m.Propagation != 0 {
 		cmds = append(cmds, mountCommand("", m.Destination, "", uintptr(m.Propagation), ""))
