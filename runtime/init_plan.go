@@ -190,7 +190,7 @@ func (in *initProc) do(r *planRun, st *Step) error {
 	case OpWaitStart:
 		return in.waitStart()
 	case OpRlimitCeilings:
-		return raiseRlimitCeilings(p.Rlimits)
+		return raiseRlimitCeilings(st.Rlimits)
 	case OpUmask:
 		unix.Umask(int(*p.User.Umask))
 	case OpScheduling:
@@ -228,11 +228,9 @@ func (in *initProc) do(r *planRun, st *Step) error {
 	case OpRlimits:
 		// syscall.Setrlimit, not x/sys: for RLIMIT_NOFILE it also stops
 		// Go from restoring its startup value in execve.
-		for _, rl := range p.Rlimits {
-			if rl.Type == st.Path {
-				if err := syscall.Setrlimit(rlimitNames[rl.Type], &syscall.Rlimit{Cur: rl.Soft, Max: rl.Hard}); err != nil {
-					return fmt.Errorf("process.rlimits %s: %w", rl.Type, err)
-				}
+		for _, rl := range st.Rlimits {
+			if err := syscall.Setrlimit(rl.Resource, &syscall.Rlimit{Cur: rl.Soft, Max: rl.Hard}); err != nil {
+				return fmt.Errorf("process.rlimits %s: %w", rl.Type, err)
 			}
 		}
 	case OpAppArmor:

@@ -136,14 +136,14 @@ func setScheduling(p *specs.Process) error {
 
 // raiseRlimitCeilings raises hard limits that the config sets above the
 // current ones, leaving the soft limits alone.
-func raiseRlimitCeilings(rls []specs.POSIXRlimit) error {
+func raiseRlimitCeilings(rls []RlimitOp) error {
 	for _, rl := range rls {
 		var cur unix.Rlimit
-		if err := unix.Getrlimit(rlimitNames[rl.Type], &cur); err != nil {
+		if err := unix.Getrlimit(rl.Resource, &cur); err != nil {
 			return fmt.Errorf("process.rlimits %s: %w", rl.Type, err)
 		}
 		if rl.Hard > cur.Max {
-			if err := unix.Setrlimit(rlimitNames[rl.Type], &unix.Rlimit{Cur: cur.Cur, Max: rl.Hard}); err != nil {
+			if err := unix.Setrlimit(rl.Resource, &unix.Rlimit{Cur: cur.Cur, Max: rl.Hard}); err != nil {
 				return fmt.Errorf("process.rlimits %s: raise hard limit to %d: %w", rl.Type, rl.Hard, err)
 			}
 		}

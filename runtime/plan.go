@@ -99,6 +99,28 @@ type Step struct {
 	Flags  uint64             `json:"flags,omitempty"`
 	Mount  *MountOp           `json:"mount,omitempty"`
 	Device *specs.LinuxDevice `json:"device,omitempty"`
+	// Rlimits: every rlimit for OpRlimitCeilings, the one it sets for
+	// OpRlimits.
+	Rlimits []RlimitOp `json:"rlimits,omitempty"`
+}
+
+// RlimitOp is one entry of process.rlimits resolved into setrlimit(2)'s
+// operands: the init looks nothing up.
+type RlimitOp struct {
+	Type     string `json:"type"` // the config's name, for errors
+	Resource int    `json:"resource"`
+	Soft     uint64 `json:"soft"`
+	Hard     uint64 `json:"hard"`
+}
+
+// resolveRlimits gives each rlimit its resource number. Validate has
+// refused unknown types.
+func resolveRlimits(rls []specs.POSIXRlimit) []RlimitOp {
+	out := make([]RlimitOp, len(rls))
+	for i, rl := range rls {
+		out[i] = RlimitOp{Type: rl.Type, Resource: rlimitNames[rl.Type], Soft: rl.Soft, Hard: rl.Hard}
+	}
+	return out
 }
 
 // MountOp is one entry of config.json's mounts with its options resolved
@@ -341,8 +363,9 @@ func compileProcess(s *specs.Spec, console bool) []Step {
 	p := s.Process
 	var out []Step
 	add := func(st ...Step) { out = append(out, st...) }
-	if len(p.Rlimits) > 0 {
-		add(step(OpRlimitCeilings, "raise the hard rlimits the config sets above the current ones", ""))
+	rlimits := resolveRlimits(p.Rlimits)
+	if len(rlimits) > 0 {
+		add(Step{Op: OpRlimitCeilings, Rlimits: rlimits, What: "raise the hard rlimits the config sets above the current ones"})
 	}
 	if p.User.Umask != nil {
 		add(Step{Op: OpUmask, Value: fmt.Sprintf("%04o", *p.User.Umask), What: "set the umask", Shell: fmt.Sprintf("umask %04o", *p.User.Umask)})
@@ -387,8 +410,8 @@ func compileProcess(s *specs.Spec, console bool) []Step {
 	if filter && p.NoNewPrivileges {
 		add(seccomp)
 	}
-	for _, rl := range p.Rlimits {
-		add(Step{Op: OpRlimits, Path: rl.Type, What: "set " + rl.Type, Shell: fmt.Sprintf("prlimit --%s=%d:%d", rlimitFlag(rl.Type), rl.Soft, rl.Hard)})
+	for _, rl := range rlimits {
+		add(Step{Op: OpRlimits, Rlimits: []RlimitOp{rl}, What: "set " + rl.Type, Shell: fmt.Sprintf("prlimit --%s=%d:%d", rlimitFlag(rl.Type), rl.Soft, rl.Hard)})
 	}
 	if p.ApparmorProfile != "" {
 		add(Step{Op: OpAppArmor, Value: p.ApparmorProfile, What: "confine the process in AppArmor profile " + p.ApparmorProfile + " from its execve on",

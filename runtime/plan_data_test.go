@@ -70,3 +70,50 @@ func TestMountStepsCarryResolvedOptions(t *testing.T) {
 		t.Errorf("no mount step for %v", want)
 	}
 }
+
+// TestRlimitStepsCarryValues: each rlimit step carries the resource number
+// and the soft and hard values, and the ceilings step all of them.
+func TestRlimitStepsCarryValues(t *testing.T) {
+	s := DefaultSpec()
+	s.Process.Rlimits = []specs.POSIXRlimit{
+		{Type: "RLIMIT_NOFILE", Soft: 1024, Hard: 4096},
+		{Type: "RLIMIT_CORE", Soft: 0, Hard: 1 << 20},
+		{Type: "RLIMIT_STACK", Soft: 8 << 20, Hard: 16 << 20},
+	}
+	want := []RlimitOp{
+		{Type: "RLIMIT_NOFILE", Resource: unix.RLIMIT_NOFILE, Soft: 1024, Hard: 4096},
+		{Type: "RLIMIT_CORE", Resource: unix.RLIMIT_CORE, Soft: 0, Hard: 1 << 20},
+		{Type: "RLIMIT_STACK", Resource: unix.RLIMIT_STACK, Soft: 8 << 20, Hard: 16 << 20},
+	}
+	var set []RlimitOp
+	ceilings := 0
+	for _, st := range compileThroughTheWire(t, s, planOptions{Rootfs: "/r"}) {
+		switch st.Op {
+		case OpRlimitCeilings:
+			ceilings++
+			if !equalRlimits(st.Rlimits, want) {
+				t.Errorf("the ceilings step carries %+v, want %+v", st.Rlimits, want)
+			}
+		case OpRlimits:
+			if len(st.Rlimits) != 1 {
+				t.Fatalf("an rlimit step carries %d rlimits", len(st.Rlimits))
+			}
+			set = append(set, st.Rlimits[0])
+		}
+	}
+	if ceilings != 1 || !equalRlimits(set, want) {
+		t.Errorf("%d ceilings steps; the rlimit steps set %+v, want %+v", ceilings, set, want)
+	}
+}
+
+func equalRlimits(a, b []RlimitOp) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
