@@ -3,7 +3,8 @@
 //
 //   - The runtime (the parent): the `miniruntime` command that loads and
 //     checks a bundle, makes the cgroup, forks the init, wires networks,
-//     runs hooks and keeps the state. bundle.go, validate.go, create.go,
+//     runs hooks and keeps the state. bundle.go, validate.go, prepare.go
+//     (create's stages, each handed what the one before computed), create.go,
 //     namespaces.go (the fork into new namespaces), network.go, exec.go,
 //     lifecycle.go, control.go, state.go, lsm.go (host-side checks),
 //     exe.go, features.go, defaultspec.go; runtime.go is the library's
