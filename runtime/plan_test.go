@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/opencontainers/runc/libcontainer/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -258,4 +260,101 @@ func TestCompilePlanWithoutRoot(t *testing.T) {
 	if _, err := CompilePlan(PlanRequest{Bundle: dir}); err == nil || !strings.Contains(err.Error(), "process.cwd") {
 		t.Errorf("a relative cwd: %v", err)
 	}
+}
+
+// suiteConfigs are the configs the OCI validation suite created containers
+// from in one run of scripts/conformance.sh on this host, gathered by giving
+// the script a wrapper as the runtime that copied each bundle's config.json
+// on create before running this one. The run's sandbox paths are replaced
+// by /suite and another process's namespaces by /proc/self/ns/, one config
+// a line, duplicates left out.
+func suiteConfigs(t *testing.T) []struct {
+	Program string
+	Config  json.RawMessage
+} {
+	t.Helper()
+	f, err := os.Open("testdata/suite-configs.jsonl.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	z, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []struct {
+		Program string
+		Config  json.RawMessage
+	}
+	dec := json.NewDecoder(z)
+	for dec.More() {
+		var c struct {
+			Program string          `json:"program"`
+			Config  json.RawMessage `json:"config"`
+		}
+		if err := dec.Decode(&c); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, struct {
+			Program string
+			Config  json.RawMessage
+		}{c.Program, c.Config})
+	}
+	return out
+}
+
+// TestPlanOfSuiteConfigs prints, without root, the plan of every config the
+// validation suite hands a runtime, as `miniruntime plan` would: each one
+// compiles and keeps the order rules, or is refused in one line naming its
+// field, as create refuses it.
+func TestPlanOfSuiteConfigs(t *testing.T) {
+	if major, _, _ := seccomp.Version(); major == 0 {
+		t.Skip("most suite configs carry a seccomp filter, which this test binary cannot compile: go test -tags seccomp")
+	}
+	configs := suiteConfigs(t)
+	if len(configs) < 50 {
+		t.Fatalf("only %d suite configs in testdata", len(configs))
+	}
+	// The programs whose configs are bad input on purpose: namespace paths
+	// of the wrong type, an unknown capability or rlimit, a non-1.x version.
+	badInput := map[string]bool{"linux_ns_path_type": true, "process_capabilities_fail": true, "process_rlimits_fail": true, "misc_props": true}
+	compiled := 0
+	for i, c := range configs {
+		name := fmt.Sprintf("%s#%d", c.Program, i)
+		dir := t.TempDir()
+		if err := os.Mkdir(filepath.Join(dir, "rootfs"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "config.json"), c.Config, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		p, err := CompilePlan(PlanRequest{Bundle: dir, ID: "suite"})
+		if err != nil {
+			var fe *FieldError
+			if !errors.As(err, &fe) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("%s: refused without naming a field on one line: %v", name, err)
+			}
+			if !badInput[c.Program] {
+				t.Errorf("%s: a config the suite expects to run is refused: %v", name, err)
+			}
+			t.Logf("%s: refused: %v", name, err)
+			continue
+		}
+		compiled++
+		var s specs.Spec
+		if err := json.Unmarshal(c.Config, &s); err != nil {
+			t.Fatal(err)
+		}
+		if s.Process == nil {
+			// create accepts a config without a process (start refuses
+			// it): the init's plan ends waiting for a start that fails.
+			continue
+		}
+		// The rule book is checked on the spec the plan was compiled from:
+		// where AppArmor is off, a profile is dropped with a warning.
+		if err := checkPlanOrder(appArmorForInit(&s, nil), p.Init); err != nil {
+			t.Errorf("%s: %v\n%s", name, err, p.String())
+		}
+	}
+	t.Logf("%d of %d suite configs compiled", compiled, len(configs))
 }
