@@ -312,7 +312,7 @@ func (c *Container) freeze(s *sealedSpec, rec *trace.Recorder) error {
 func (c *Container) initConfigFor(s *sealedSpec, o CreateOptions, mode cgroups.Mode, born bool) (initConfig, error) {
 	cfg := initConfig{
 		ID: c.ID, Bundle: c.Bundle, Rootfs: c.Rootfs, StateDir: c.dir, HostPid: c.Pid,
-		Spec: s.spec, SpecJSON: s.raw, NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring,
+		Spec: s.spec, SpecJSON: s.raw,
 		CgroupNS: cgroupNS(s.spec, born),
 		StartAtOnce: o.startAtOnce && s.spec.Process != nil &&
 			len(hooksOf(s.spec, "prestart")) == 0 && len(hooksOf(s.spec, "poststart")) == 0,
@@ -327,13 +327,13 @@ func (c *Container) initConfigFor(s *sealedSpec, o CreateOptions, mode cgroups.M
 }
 
 // handshake drives the init through the steps drawn in sync.go.
-func (c *Container) handshake(b *sealedSpec, o CreateOptions, sock *os.File, cmd *exec.Cmd, cg *cgroups.Manager, exe *os.File) error {
-	cfg, err := c.initConfigFor(b, o, cg.Mode(), cmd.SysProcAttr.UseCgroupFD && cg.Mode() == cgroups.Unified)
+func (c *Container) handshake(s *sealedSpec, o CreateOptions, sock *os.File, cmd *exec.Cmd, cg *cgroups.Manager, exe *os.File) error {
+	cfg, err := c.initConfigFor(s, o, cg.Mode(), cmd.SysProcAttr.UseCgroupFD && cg.Mode() == cgroups.Unified)
 	if err != nil {
 		return c.initFailed(cmd, err)
 	}
 	enc, dec := json.NewEncoder(sock), json.NewDecoder(sock)
-	if err := writeCgroupsLine(sock, selfJoin(cmd, b.spec, cg)); err != nil {
+	if err := writeCgroupsLine(sock, selfJoin(cmd, s.spec, cg)); err != nil {
 		return c.initFailed(cmd, fmt.Errorf("send config to init: %w", err))
 	}
 	if err := enc.Encode(cfg); err != nil {
@@ -342,7 +342,7 @@ func (c *Container) handshake(b *sealedSpec, o CreateOptions, sock *os.File, cmd
 	// With nothing to do when the init reaches msgHooks (no createRuntime
 	// hooks, no networks), its msgContinue goes now, so that the init does
 	// not wait for a round trip there.
-	stops := len(hooksOf(b.spec, "createRuntime")) > 0 || len(c.Networks) > 0
+	stops := len(hooksOf(s.spec, "createRuntime")) > 0 || len(c.Networks) > 0
 	if !stops {
 		if err := enc.Encode(syncMsg{Type: msgContinue}); err != nil {
 			return c.initFailed(cmd, err)
@@ -381,7 +381,7 @@ func (c *Container) handshake(b *sealedSpec, o CreateOptions, sock *os.File, cmd
 			// prestart runs at start (see Container.Start); createRuntime
 			// runs here, with the namespaces made and the rootfs not yet
 			// pivoted.
-			if err := runHooks(o.Trace, "createRuntime", hooksOf(b.spec, "createRuntime"), st); err != nil {
+			if err := runHooks(o.Trace, "createRuntime", hooksOf(s.spec, "createRuntime"), st); err != nil {
 				return err
 			}
 			if err := enc.Encode(syncMsg{Type: msgContinue}); err != nil {

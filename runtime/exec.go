@@ -60,7 +60,7 @@ func (c *Container) Exec(p *specs.Process, o ProcessIO) (*os.Process, error) {
 	}
 	cfg := initConfig{
 		ID: c.ID, Bundle: c.Bundle, Rootfs: c.Rootfs, StateDir: c.dir, HostPid: cmd.Process.Pid,
-		Spec: appArmorForInit(es, spec.Process), Exec: true, ExecMountNS: mountNS, CgroupNS: cgroupNS(es, false),
+		Spec: appArmorForInit(es, spec.Process), Exec: true, CgroupNS: cgroupNS(es, false),
 	}
 	if cfg.SpecJSON, err = json.Marshal(cfg.Spec); err != nil {
 		return nil, killed(cmd, fmt.Errorf("send config to exec process: %w", err))

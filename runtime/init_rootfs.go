@@ -9,7 +9,6 @@ import (
 
 	"github.com/cyphar/filepath-securejoin/pathrs-lite"
 	"github.com/miniruntime/miniruntime/internal/trace"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -60,18 +59,6 @@ func (f *fs) makeParentPrivate() error {
 		return err
 	}
 	return f.mount("", mp, "", unix.MS_PRIVATE, "", "")
-}
-
-func isBind(m specs.Mount) bool {
-	if m.Type == "bind" {
-		return true
-	}
-	for _, o := range m.Options {
-		if o == "bind" || o == "rbind" {
-			return true
-		}
-	}
-	return false
 }
 
 // mountOp performs one of the spec's mounts (not a cgroup one: see

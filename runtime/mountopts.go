@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -119,4 +120,17 @@ func flagNames(f uintptr) string {
 	}
 	slices.Sort(out)
 	return strings.Join(out, ",")
+}
+
+// isBind reports whether a mount is a bind mount, by its type or options.
+func isBind(m specs.Mount) bool {
+	if m.Type == "bind" {
+		return true
+	}
+	for _, o := range m.Options {
+		if o == "bind" || o == "rbind" {
+			return true
+		}
+	}
+	return false
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -25,8 +24,9 @@ import (
 // no_new_privs set before seccomp, rlimits and the LSM profile last) are
 // properties of this data, tested without root.
 //
-// This file is shared by both processes: plain types and pure functions.
-// The init's half is plan_exec.go.
+// The plan's types and the compiler are shared by both processes; CompilePlan
+// and hostHasKcore, which read the host, are the parent's (for the plan
+// command). The init's executor is init_plan.go.
 
 // Op is the kind of a step.
 type Op string
@@ -460,7 +460,7 @@ func resolveMount(m specs.Mount) (MountOp, error) {
 	return MountOp{
 		Source: m.Source, Destination: m.Destination, Type: m.Type,
 		Flags: uint64(o.flags), Data: strings.Join(o.data, ","),
-		Bind: o.bind || m.Type == "bind", Recursive: o.recursive,
+		Bind: isBind(m), Recursive: o.recursive,
 		Propagation: uint64(o.propagation), AttrSet: o.attrSet, AttrClr: o.attrClr,
 	}, nil
 }
@@ -514,17 +514,6 @@ func (p *Plan) String() string {
 	b.WriteString("\n")
 	section("The container's init, in the new namespaces", p.Init)
 	return b.String()
-}
-
-// rootfsOf is where a bundle's root.path points.
-func rootfsOf(bundle string, s *specs.Spec) string {
-	if s.Root == nil {
-		return ""
-	}
-	if filepath.IsAbs(s.Root.Path) {
-		return s.Root.Path
-	}
-	return filepath.Join(bundle, s.Root.Path)
 }
 
 // hostHasKcore: runc links /dev/core to /proc/kcore where the kernel has
@@ -590,11 +579,11 @@ func compileParent(p *prepared, r PlanRequest, mode cgroups.Mode, born bool) []S
 	add(step(OpParentState, "check config.json and make the container's state dir", trace.Quote("mkdir", "/run/miniruntime/"+r.ID)))
 	if r.SystemdCgroup {
 		add(step(OpParentCgroup, "ask systemd for a transient scope unit holding the container's cgroup",
-			"systemd-run --scope --unit=miniruntime-"+r.ID+".scope -p Delegate=yes ..."))
+			"systemd-run --scope --unit="+cgroups.DefaultScopePrefix+"-"+r.ID+".scope -p Delegate=yes ..."))
 	} else {
 		path := s.Linux.CgroupsPath
 		if path == "" {
-			path = "/miniruntime-" + r.ID
+			path = cgroups.DefaultPrefix + r.ID
 		}
 		where := "/sys/fs/cgroup" + path
 		if mode != cgroups.Unified {

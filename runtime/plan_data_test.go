@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"encoding/json"
+	"slices"
 	"testing"
 
 	"github.com/miniruntime/miniruntime/cgroups"
@@ -91,7 +92,7 @@ func TestRlimitStepsCarryValues(t *testing.T) {
 		switch st.Op {
 		case OpRlimitCeilings:
 			ceilings++
-			if !equalRlimits(st.Rlimits, want) {
+			if !slices.Equal(st.Rlimits, want) {
 				t.Errorf("the ceilings step carries %+v, want %+v", st.Rlimits, want)
 			}
 		case OpRlimits:
@@ -101,19 +102,7 @@ func TestRlimitStepsCarryValues(t *testing.T) {
 			set = append(set, st.Rlimits[0])
 		}
 	}
-	if ceilings != 1 || !equalRlimits(set, want) {
+	if ceilings != 1 || !slices.Equal(set, want) {
 		t.Errorf("%d ceilings steps; the rlimit steps set %+v, want %+v", ceilings, set, want)
 	}
-}
-
-func equalRlimits(a, b []RlimitOp) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -262,16 +262,20 @@ func TestCompilePlanWithoutRoot(t *testing.T) {
 	}
 }
 
+// suiteConfig is one config of testdata/suite-configs.jsonl.gz and the
+// suite's program that wrote it.
+type suiteConfig struct {
+	Program string          `json:"program"`
+	Config  json.RawMessage `json:"config"`
+}
+
 // suiteConfigs are the configs the OCI validation suite created containers
 // from in one run of scripts/conformance.sh on this host, gathered by giving
 // the script a wrapper as the runtime that copied each bundle's config.json
 // on create before running this one. The run's sandbox paths are replaced
 // by /suite and another process's namespaces by /proc/self/ns/, one config
 // a line, duplicates left out.
-func suiteConfigs(t *testing.T) []struct {
-	Program string
-	Config  json.RawMessage
-} {
+func suiteConfigs(t *testing.T) []suiteConfig {
 	t.Helper()
 	f, err := os.Open("testdata/suite-configs.jsonl.gz")
 	if err != nil {
@@ -282,23 +286,14 @@ func suiteConfigs(t *testing.T) []struct {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []struct {
-		Program string
-		Config  json.RawMessage
-	}
+	var out []suiteConfig
 	dec := json.NewDecoder(z)
 	for dec.More() {
-		var c struct {
-			Program string          `json:"program"`
-			Config  json.RawMessage `json:"config"`
-		}
+		var c suiteConfig
 		if err := dec.Decode(&c); err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, struct {
-			Program string
-			Config  json.RawMessage
-		}{c.Program, c.Config})
+		out = append(out, c)
 	}
 	return out
 }

@@ -115,10 +115,8 @@ type initConfig struct {
 	// SpecJSON is the spec as the parent marshalled it once (seal): the
 	// bytes it froze in the state dir, sent as they are. The init decodes
 	// them into Spec (readInitConfig).
-	SpecJSON     json.RawMessage `json:"spec"`
-	Spec         *specs.Spec     `json:"-"`
-	NoPivot      bool            `json:"noPivot,omitempty"`
-	NoNewKeyring bool            `json:"noNewKeyring,omitempty"`
+	SpecJSON json.RawMessage `json:"spec"`
+	Spec     *specs.Spec     `json:"-"`
 	// StartAtOnce: after msgReady the init waits for msgStart on the sync
 	// socket instead of the exec FIFO (run, with nothing to do between
 	// create and start).
@@ -136,9 +134,6 @@ type initConfig struct {
 	Exec bool `json:"exec,omitempty"`
 	// CgroupNS is how the init enters its cgroup namespace (see cgroupNS).
 	CgroupNS string `json:"cgroupNS,omitempty"`
-	// ExecMountNS is the container's mount namespace, which an exec'd
-	// process enters itself.
-	ExecMountNS string `json:"execMountNS,omitempty"`
 	// Plan is what the init does, step by step (plan.go).
 	Plan []Step `json:"plan"`
 }

@@ -109,7 +109,7 @@ fi
 build_work=
 run_dir=
 aa_profile=
-blkio_restore=
+blkio_sched= blkio_old_sched=
 current_pdir=
 child_pid=
 # shellcheck disable=SC2317  # invoked from the EXIT trap
@@ -130,8 +130,8 @@ on_exit() {
 	if [[ -n $build_work && -d $build_work ]]; then
 		rm -rf -- "$build_work" 2>/dev/null || true
 	fi
-	if [[ -n $blkio_restore ]]; then
-		echo "${blkio_restore%% *}" >"${blkio_restore#* }" 2>/dev/null || true
+	if [[ -n $blkio_sched ]]; then
+		echo "$blkio_old_sched" >"$blkio_sched" 2>/dev/null || true
 	fi
 	if [[ -n $aa_profile ]]; then
 		apparmor_parser -R "$aa_profile" >/dev/null 2>&1 || true
@@ -437,7 +437,7 @@ if [[ ${CONFORMANCE_BLKIO_LOOP:-} == 1 && ! -e /sys/block/sda && -z ${BLKIO_DEVI
 	[[ -w $sched ]] || die "CONFORMANCE_BLKIO_LOOP: no $sched"
 	old_sched=$(sed -n 's/.*\[\(.*\)\].*/\1/p' "$sched")
 	echo bfq >"$sched" || die "CONFORMANCE_BLKIO_LOOP: the BFQ scheduler is not available for loop0"
-	blkio_restore="$old_sched $sched"
+	blkio_sched=$sched blkio_old_sched=$old_sched
 	export BLKIO_DEVICE
 	BLKIO_DEVICE=$(<"/sys/block/loop0/dev")
 	warn "blkio programs use loop0 ($BLKIO_DEVICE) with BFQ; its scheduler goes back to $old_sched after"
