@@ -94,7 +94,7 @@ func Prewarm() {
 // simply exits and lets the caller's subreaper adopt it.
 func createContainer(o CreateOptions) (*Container, *os.Process, error) {
 	defer o.netns.end() // when no init was forked on its thread
-	if err := ValidateID(o.ID); err != nil {
+	if err := validateNewID(o.ID); err != nil {
 		return nil, nil, err
 	}
 	b := o.loaded

@@ -61,7 +61,7 @@ func (r *Runtime) Run(o CreateOptions, detach bool) (int, error) {
 	defer o.netns.end()
 	fwd := forwardSignals(!detach)
 	defer fwd.done()
-	if err := ValidateID(o.ID); err != nil {
+	if err := validateNewID(o.ID); err != nil {
 		return 0, err
 	}
 	b, err := LoadBundle(o.Bundle)

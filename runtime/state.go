@@ -120,6 +120,18 @@ func Load(root, id string) (*Container, error) {
 // image bundles `run --image` makes).
 var notContainers = map[string]bool{"networks": true, "pods": true, ".image-bundles": true}
 
+// validateNewID is ValidateID for a container about to be made: its state
+// dir must not be one of those directories.
+func validateNewID(id string) error {
+	if err := ValidateID(id); err != nil {
+		return err
+	}
+	if notContainers[id] {
+		return fmt.Errorf("invalid container id %q: the state root keeps the runtime's own records under that name", id)
+	}
+	return nil
+}
+
 func readState(dir, id string) (*Container, error) {
 	b, err := os.ReadFile(filepath.Join(dir, stateFile))
 	if errors.Is(err, os.ErrNotExist) {

@@ -72,6 +72,19 @@ func TestValidateID(t *testing.T) {
 	}
 }
 
+// A new container may not take the name of a directory the state root
+// keeps for other records: its state dir would be theirs.
+func TestValidateNewIDRefusesReservedNames(t *testing.T) {
+	for id := range notContainers {
+		if err := validateNewID(id); err == nil || !strings.Contains(err.Error(), "runtime's own records") {
+			t.Errorf("%q: %v", id, err)
+		}
+	}
+	if err := validateNewID("web"); err != nil {
+		t.Errorf("web: %v", err)
+	}
+}
+
 // minimalBundle is a valid bundle in a temp dir for validation tests.
 func minimalBundle(t *testing.T) *Bundle {
 	t.Helper()
