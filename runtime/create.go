@@ -208,24 +208,43 @@ func (c *Container) create(b *prepared, o CreateOptions, undo *undoStack) (*os.P
 		}
 	}
 
+	// The spec is final now (allocateNetworks added its mounts): it is
+	// sealed, and the plan compiled from it decides which init runs.
+	sealed, err := seal(b.Spec)
+	if err != nil {
+		return nil, err
+	}
+	c.spec = sealed.spec
 	cmd, parentSock, held, err := initCommand(b.Spec, o.ProcessIO, cg)
 	if err != nil {
 		return nil, err
 	}
 	defer parentSock.Close()
+	cfg, err := c.initConfigFor(sealed, o, cg.Mode(), cmd.SysProcAttr.UseCgroupFD && cg.Mode() == cgroups.Unified)
+	if err != nil {
+		closeAll(held)
+		return nil, err
+	}
+	tasks := selfJoin(cmd.Cmd, b.Spec, cg)
+	cmd.native = nativePlan(&cfg, cmd.Cmd, tasks)
+	var exe *os.File
+	if cmd.native == nil {
+		// The Go init is executed from a sealed handle on this binary.
+		if exe, err = sealedExe(rec, 3+o.PreserveFDs+32); err != nil {
+			closeAll(held)
+			return nil, err
+		}
+		cmd.Path = exe.Name()
+	}
 	if o.beforeFork != nil {
 		o.beforeFork()
 	}
 	err = startInit(cmd, b.Spec, rec, o.netns)
-	// The binary's detached mount goes away with its last fd, which costs
-	// the kernel an RCU grace period: leave that for when the parent only
-	// waits for the init (handshake).
-	exe := held[0]
-	defer exe.Close()
-	for _, f := range held[1:] {
-		f.Close()
-	}
+	closeAll(held)
 	if err != nil {
+		if exe != nil {
+			exe.Close()
+		}
 		return nil, fmt.Errorf("start container init: %w", err)
 	}
 	undo.push(func() {
@@ -236,6 +255,7 @@ func (c *Container) create(b *prepared, o CreateOptions, undo *undoStack) (*os.P
 		}
 	})
 	c.Pid = cmd.Process.Pid
+	cfg.HostPid = c.Pid
 	if _, c.StartTime, err = procStat(c.Pid); err != nil {
 		return nil, fmt.Errorf("container init %d: %w", c.Pid, err)
 	}
@@ -244,13 +264,6 @@ func (c *Container) create(b *prepared, o CreateOptions, undo *undoStack) (*os.P
 	if err := c.save(); err != nil {
 		return nil, err
 	}
-	// What the init needs only later is done while its runtime starts.
-	// The spec is final now (allocateNetworks added its mounts).
-	sealed, err := seal(b.Spec)
-	if err != nil {
-		return nil, err
-	}
-	c.spec = sealed.spec
 	if err := c.freeze(sealed, rec); err != nil {
 		return nil, err
 	}
@@ -262,7 +275,7 @@ func (c *Container) create(b *prepared, o CreateOptions, undo *undoStack) (*os.P
 		return nil, c.initFailed(cmd, err)
 	}
 	undo.push(func() { removePidFile(c.PidFile, c.Pid) })
-	if err := c.handshake(sealed, o, parentSock, cmd, cg, exe); err != nil {
+	if err := c.handshake(sealed, &cfg, o, parentSock, cmd, tasks, exe); err != nil {
 		return nil, err
 	}
 	return cmd.Process, nil
@@ -327,16 +340,12 @@ func (c *Container) initConfigFor(s *sealedSpec, o CreateOptions, mode cgroups.M
 }
 
 // handshake drives the init through the steps drawn in sync.go.
-func (c *Container) handshake(s *sealedSpec, o CreateOptions, sock *os.File, cmd *exec.Cmd, cg *cgroups.Manager, exe *os.File) error {
-	cfg, err := c.initConfigFor(s, o, cg.Mode(), cmd.SysProcAttr.UseCgroupFD && cg.Mode() == cgroups.Unified)
-	if err != nil {
-		return c.initFailed(cmd, err)
-	}
+//
+// exe, the sealed handle the Go init was executed from, is closed once the
+// init has its config (nil for the native init).
+func (c *Container) handshake(s *sealedSpec, cfg *initConfig, o CreateOptions, sock *os.File, cmd *initCmd, tasks []string, exe *os.File) error {
 	enc, dec := json.NewEncoder(sock), json.NewDecoder(sock)
-	if err := writeCgroupsLine(sock, selfJoin(cmd, s.spec, cg)); err != nil {
-		return c.initFailed(cmd, fmt.Errorf("send config to init: %w", err))
-	}
-	if err := enc.Encode(cfg); err != nil {
+	if err := sendConfig(sock, enc, cfg, cmd.native, tasks); err != nil {
 		return c.initFailed(cmd, fmt.Errorf("send config to init: %w", err))
 	}
 	// With nothing to do when the init reaches msgHooks (no createRuntime
@@ -353,7 +362,9 @@ func (c *Container) handshake(s *sealedSpec, o CreateOptions, sock *os.File, cmd
 	if o.idle != nil {
 		o.idle()
 	}
-	exe.Close()
+	if exe != nil {
+		exe.Close()
+	}
 	if !stops {
 		if err := c.commit(); err != nil {
 			return c.initFailed(cmd, err)
@@ -407,7 +418,7 @@ func (c *Container) handshake(s *sealedSpec, o CreateOptions, sock *os.File, cmd
 			}
 			return nil
 		case msgError:
-			return errors.New(m.Error)
+			return m.err()
 		default:
 			return fmt.Errorf("init sent unknown message %q", m.Type)
 		}
@@ -415,7 +426,7 @@ func (c *Container) handshake(s *sealedSpec, o CreateOptions, sock *os.File, cmd
 }
 
 // initFailed adds the init's exit status to an error, when it has one.
-func (c *Container) initFailed(cmd *exec.Cmd, err error) error {
+func (c *Container) initFailed(cmd *initCmd, err error) error {
 	cmd.Process.Kill()
 	if werr := cmd.Wait(); werr != nil {
 		return fmt.Errorf("%w (%v)", err, werr)
@@ -443,19 +454,12 @@ func (cfg *initConfig) setIO(o ProcessIO) {
 	}
 }
 
-func initCommand(s *specs.Spec, o ProcessIO, cg *cgroups.Manager) (cmd *exec.Cmd, sock *os.File, held []*os.File, err error) {
+func initCommand(s *specs.Spec, o ProcessIO, cg *cgroups.Manager) (cmd *initCmd, sock *os.File, held []*os.File, err error) {
 	defer func() {
 		if err != nil {
-			for _, f := range held {
-				f.Close()
-			}
+			closeAll(held)
 		}
 	}()
-	exe, err := sealedExe(o.Trace, 3+o.PreserveFDs+32)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	held = append(held, exe)
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, nil, held, fmt.Errorf("socketpair: %w", err)
@@ -487,8 +491,7 @@ func initCommand(s *specs.Spec, o ProcessIO, cg *cgroups.Manager) (cmd *exec.Cmd
 	if f, _ := o.Trace.Output(); f != nil {
 		extra = append(extra, f)
 	}
-	cmd = &exec.Cmd{
-		Path:       exe.Name(),
+	cmd = &initCmd{syncFD: 3 + o.PreserveFDs, Cmd: &exec.Cmd{
 		Args:       []string{"miniruntime", "init"},
 		Env:        []string{syncFDEnv + "=" + strconv.Itoa(3+o.PreserveFDs)},
 		Stdin:      stdio(o.Stdin, os.Stdin),
@@ -498,7 +501,7 @@ func initCommand(s *specs.Spec, o ProcessIO, cg *cgroups.Manager) (cmd *exec.Cmd
 		SysProcAttr: &syscall.SysProcAttr{
 			Cloneflags: cloneFlags(s),
 		},
-	}
+	}}
 	if o.ConsoleSocket != "" {
 		// The process gets the pty; the caller's stdio must not stay open
 		// in the waiting init: containerd's shim reads create's output
@@ -543,13 +546,13 @@ func initCommand(s *specs.Spec, o ProcessIO, cg *cgroups.Manager) (cmd *exec.Cmd
 // hybrid host the init joins the v1 hierarchies itself (selfJoin), unless
 // it runs in a user namespace: its host uid may not write the cgroup files,
 // so the parent moves it there too.
-func joinCgroup(cmd *exec.Cmd, s *specs.Spec, cg *cgroups.Manager, rec *trace.Recorder) error {
+func joinCgroup(cmd *initCmd, s *specs.Spec, cg *cgroups.Manager, rec *trace.Recorder) error {
 	if cg.Placed(cmd.Process.Pid) {
 		return nil // the systemd driver: FinishFor put it there
 	}
 	if cmd.SysProcAttr.UseCgroupFD {
 		rec.Stepf("", "the init was born in its cgroup (clone3 CLONE_INTO_CGROUP): %s", cg.Path())
-		if selfJoin(cmd, s, cg) != nil || cg.Mode() == cgroups.Unified {
+		if selfJoin(cmd.Cmd, s, cg) != nil || cg.Mode() == cgroups.Unified {
 			return nil
 		}
 	}
@@ -566,6 +569,12 @@ func selfJoin(cmd *exec.Cmd, s *specs.Spec, cg *cgroups.Manager) []string {
 }
 
 const syncFDEnv = "_MINIRUNTIME_SYNCFD"
+
+func closeAll(files []*os.File) {
+	for _, f := range files {
+		f.Close()
+	}
+}
 
 func stdio(f, def *os.File) *os.File {
 	if f != nil {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"strconv"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -48,10 +47,16 @@ func (c *Container) Exec(p *specs.Process, o ProcessIO) (*os.Process, error) {
 		return nil, err
 	}
 	defer sock.Close()
-	err = startInit(cmd, es, o.Trace, nil)
-	for _, f := range held {
-		f.Close()
+	// An exec'd process always starts as the Go init, from a sealed handle
+	// on this binary.
+	exe, err := sealedExe(o.Trace, 3+o.PreserveFDs+32)
+	if err != nil {
+		closeAll(held)
+		return nil, err
 	}
+	cmd.Path = exe.Name()
+	err = startInit(cmd, es, o.Trace, nil)
+	closeAll(append(held, exe))
 	if err != nil {
 		return nil, fmt.Errorf("start exec process: %w", err)
 	}
@@ -70,7 +75,7 @@ func (c *Container) Exec(p *specs.Process, o ProcessIO) (*os.Process, error) {
 	// exec without one of its own gets the container's; none where off).
 	cfg.Plan = compileExec(cfg.Spec, cfg.CgroupNS, mountNS, cfg.ConsoleFD != 0)
 	enc := json.NewEncoder(sock)
-	if err := writeCgroupsLine(sock, selfJoin(cmd, es, cg)); err != nil {
+	if err := writeCgroupsLine(sock, selfJoin(cmd.Cmd, es, cg)); err != nil {
 		return nil, killed(cmd, fmt.Errorf("send config to exec process: %w", err))
 	}
 	if err := enc.Encode(cfg); err != nil {
@@ -84,7 +89,7 @@ func (c *Container) Exec(p *specs.Process, o ProcessIO) (*os.Process, error) {
 		return nil, killed(cmd, err)
 	}
 	if m.Type != msgReady {
-		return nil, killed(cmd, errors.New(m.Error))
+		return nil, killed(cmd, m.err())
 	}
 	if o.PidFile != "" {
 		if err := writePidFile(o.PidFile, cmd.Process.Pid); err != nil {
@@ -94,7 +99,7 @@ func (c *Container) Exec(p *specs.Process, o ProcessIO) (*os.Process, error) {
 	return cmd.Process, nil
 }
 
-func killed(cmd *exec.Cmd, err error) error {
+func killed(cmd *initCmd, err error) error {
 	cmd.Process.Kill()
 	cmd.Wait()
 	return err

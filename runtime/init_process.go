@@ -25,7 +25,7 @@ func lookPath(p *specs.Process) (string, error) {
 	}
 	path, ok := lookupEnv(p.Env, "PATH")
 	if !ok {
-		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+		path = defaultPath
 	}
 	for _, dir := range filepath.SplitList(path) {
 		if dir == "" {
@@ -38,6 +38,10 @@ func lookPath(p *specs.Process) (string, error) {
 	}
 	return "", fmt.Errorf("exec: %q: executable file not found in $PATH", name)
 }
+
+// defaultPath is the search path for process.args[0] when process.env has
+// no PATH.
+const defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 func checkExecutable(path string) error {
 	fi, err := os.Stat(path)

@@ -3,7 +3,6 @@ package runtime
 import (
 	"fmt"
 	"maps"
-	"os/exec"
 	goruntime "runtime"
 	"slices"
 	"strconv"
@@ -72,7 +71,7 @@ func idMaps(m []specs.LinuxIDMapping) []syscall.SysProcIDMap {
 // goroutine ever runs in those namespaces. A user or time namespace cannot
 // be entered by a multi-threaded process; the init enters those in its C
 // preamble before the Go runtime starts (package nsenter, preambleEnv).
-func startInit(cmd *exec.Cmd, s *specs.Spec, rec *trace.Recorder, ahead *netnsAhead) error {
+func startInit(cmd *initCmd, s *specs.Spec, rec *trace.Recorder, ahead *netnsAhead) error {
 	joins := joinedNamespaces(s)
 	if rec.Enabled() {
 		traceClone(rec, s)
@@ -94,7 +93,7 @@ func startInit(cmd *exec.Cmd, s *specs.Spec, rec *trace.Recorder, ahead *netnsAh
 	return <-errc
 }
 
-func enterAndStart(cmd *exec.Cmd, joins []specs.LinuxNamespace, rec *trace.Recorder) error {
+func enterAndStart(cmd *initCmd, joins []specs.LinuxNamespace, rec *trace.Recorder) error {
 	for _, ns := range joins {
 		switch ns.Type {
 		case specs.UserNamespace, specs.TimeNamespace:
@@ -252,7 +251,7 @@ func (a *netnsAhead) end() {
 
 // use returns the fork of cmd on the namespace's thread, when the config
 // can have that namespace; otherwise it ends the thread and reports false.
-func (a *netnsAhead) use(cmd *exec.Cmd, s *specs.Spec, rec *trace.Recorder) (func() error, bool) {
+func (a *netnsAhead) use(cmd *initCmd, s *specs.Spec, rec *trace.Recorder) (func() error, bool) {
 	if !hasNewNamespace(s, specs.NetworkNamespace) || hasNamespace(s, specs.UserNamespace) {
 		a.end()
 		return nil, false

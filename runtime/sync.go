@@ -43,10 +43,12 @@ package runtime
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
+	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -103,6 +105,29 @@ func readCgroupsLine(r *bufio.Reader) ([]string, error) {
 type syncMsg struct {
 	Type  string `json:"type"`
 	Error string `json:"error,omitempty"`
+	// Errno is the system call error of a native init's failure (cinit),
+	// which the parent names: the native init has no Go to do it.
+	Errno int `json:"errno,omitempty"`
+}
+
+func (m syncMsg) err() error {
+	if m.Errno != 0 {
+		return fmt.Errorf("%s: %w", m.Error, syscall.Errno(m.Errno))
+	}
+	return errors.New(m.Error)
+}
+
+// sendConfig sends the init what it reads first: the Go init the cgroups
+// line and its config, the native init its encoded plan.
+func sendConfig(w io.Writer, enc *json.Encoder, cfg *initConfig, native []byte, tasks []string) error {
+	if native != nil {
+		_, err := w.Write(native)
+		return err
+	}
+	if err := writeCgroupsLine(w, tasks); err != nil {
+		return err
+	}
+	return enc.Encode(cfg)
 }
 
 // initConfig is everything the init needs, sent once over the sync socket.

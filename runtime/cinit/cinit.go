@@ -1,0 +1,137 @@
+// Package cinit is the native init: the container's init written in C,
+// forked from the runtime itself rather than re-executed from its binary.
+// It reads its plan (plain data, encoded by Plan) from the sync socket,
+// executes it step by step and execs the container's process. No Go
+// runtime ever starts in it, and no binary is loaded for it: what is left
+// of an init's start is one fork.
+//
+// Why: in a cgroup v2 guest under emulation a Go program's start (loading
+// the binary, the runtime, package initialisation) costs tens of
+// milliseconds, about what a whole container start of crun spends; the
+// Go init paid it once per container on top of the command's own start.
+//
+// The C side keeps to what is safe in a child of a multi-threaded program
+// (see cinit.c). The runtime package decides which plans it executes: the
+// steps listed in cinit.h; anything else (hooks run by the init, a
+// console, seccomp, user and time namespaces, the cgroup v1 view, tracing)
+// goes to the Go init.
+package cinit
+
+/*
+#cgo CFLAGS: -Wall -O2
+#include "cinit.h"
+*/
+import "C"
+
+import (
+	"encoding/binary"
+	"syscall"
+	"unsafe"
+)
+
+// Op is a native init operation (cinit.h).
+type Op uint32
+
+// The operations, with the values the C side was compiled with.
+const (
+	NotDumpable     Op = C.MR_OP_NOT_DUMPABLE
+	OOMScoreAdj     Op = C.MR_OP_OOM_SCORE_ADJ
+	RootPropagation Op = C.MR_OP_ROOT_PROPAGATION
+	ParentPrivate   Op = C.MR_OP_PARENT_PRIVATE
+	BindRootfs      Op = C.MR_OP_BIND_ROOTFS
+	Mount           Op = C.MR_OP_MOUNT
+	Cgroup2View     Op = C.MR_OP_CGROUP2_VIEW
+	WaitParent      Op = C.MR_OP_WAIT_PARENT
+	Device          Op = C.MR_OP_DEVICE
+	Symlink         Op = C.MR_OP_SYMLINK
+	OpenFIFO        Op = C.MR_OP_OPEN_FIFO
+	PivotRoot       Op = C.MR_OP_PIVOT_ROOT
+	MoveRoot        Op = C.MR_OP_MOVE_ROOT
+	Chroot          Op = C.MR_OP_CHROOT
+	Hostname        Op = C.MR_OP_HOSTNAME
+	Domainname      Op = C.MR_OP_DOMAINNAME
+	Sysctl          Op = C.MR_OP_SYSCTL
+	Keyring         Op = C.MR_OP_KEYRING
+	ReadonlyPath    Op = C.MR_OP_READONLY_PATH
+	MaskPath        Op = C.MR_OP_MASK_PATH
+	RootfsPropagate Op = C.MR_OP_ROOTFS_PROPAGATE
+	ReadonlyRoot    Op = C.MR_OP_READONLY_ROOT
+	LookPath        Op = C.MR_OP_LOOK_PATH
+	Ready           Op = C.MR_OP_READY
+	WaitStart       Op = C.MR_OP_WAIT_START
+	RlimitCeilings  Op = C.MR_OP_RLIMIT_CEILINGS
+	Umask           Op = C.MR_OP_UMASK
+	OpenAppArmor    Op = C.MR_OP_OPEN_APPARMOR
+	CheckCwd        Op = C.MR_OP_CHECK_CWD
+	CloseFDs        Op = C.MR_OP_CLOSE_FDS
+	BoundingSet     Op = C.MR_OP_BOUNDING_SET
+	SetIDs          Op = C.MR_OP_SET_IDS
+	Capabilities    Op = C.MR_OP_CAPABILITIES
+	Ambient         Op = C.MR_OP_AMBIENT
+	NoNewPrivileges Op = C.MR_OP_NO_NEW_PRIVS
+	Chdir           Op = C.MR_OP_CHDIR
+	Rlimit          Op = C.MR_OP_RLIMIT
+	AppArmor        Op = C.MR_OP_APPARMOR
+	Exec            Op = C.MR_OP_EXEC
+)
+
+// Step is one encoded step: its operation, the text that names it in an
+// error, and its operands (which ones, in which order: cinit.h).
+type Step struct {
+	Op   Op
+	What string
+	Nums []uint64
+	Strs []string
+}
+
+// Plan encodes the v1 tasks files the init joins first and its steps, in
+// the layout cinit.c reads: a magic word and the body's length, then
+// little-endian u32 counts, u64 numbers and strings (a u32 length, the
+// bytes and a NUL).
+func Plan(tasks []string, steps []Step) []byte {
+	b := binary.LittleEndian.AppendUint32(nil, C.MR_PLAN_MAGIC)
+	b = binary.LittleEndian.AppendUint32(b, 0) // the length, below
+	str := func(s string) {
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(s)))
+		b = append(append(b, s...), 0)
+	}
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(tasks)))
+	for _, t := range tasks {
+		str(t)
+	}
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(steps)))
+	for _, s := range steps {
+		b = binary.LittleEndian.AppendUint32(b, uint32(s.Op))
+		str(s.What)
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(s.Nums)))
+		for _, n := range s.Nums {
+			b = binary.LittleEndian.AppendUint64(b, n)
+		}
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(s.Strs)))
+		for _, x := range s.Strs {
+			str(x)
+		}
+	}
+	binary.LittleEndian.PutUint32(b[4:], uint32(len(b)-8))
+	return b
+}
+
+// Spawn forks the native init into the new namespaces of flags, and into
+// the cgroup2 directory cgroupFD when it is >= 0 (CLONE_INTO_CGROUP).
+// fds[i] becomes the child's descriptor i; the child reads its plan from
+// descriptor syncFD. It returns the child's pid.
+func Spawn(flags uintptr, cgroupFD int, fds []int, syncFD int) (int, error) {
+	cfds := make([]C.int, len(fds))
+	for i, fd := range fds {
+		cfds[i] = C.int(fd)
+	}
+	var p *C.int
+	if len(cfds) > 0 {
+		p = (*C.int)(unsafe.Pointer(&cfds[0]))
+	}
+	pid := C.mr_spawn(C.uint64_t(flags), C.int(cgroupFD), p, C.int(len(cfds)), C.int(syncFD))
+	if pid < 0 {
+		return 0, syscall.Errno(-pid)
+	}
+	return int(pid), nil
+}

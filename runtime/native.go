@@ -1,0 +1,302 @@
+package runtime
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+
+	"github.com/miniruntime/miniruntime/cgroups"
+	"github.com/miniruntime/miniruntime/runtime/cinit"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// The parent's side of the native init (package cinit): which inits it
+// runs, the plan in the form it reads, and its start. A container's init
+// is native when every step of its plan is one the C code knows and
+// nothing about its start needs the re-executed Go init:
+//
+//   - a user or time namespace: they are entered by the Go init's C
+//     preamble, and id maps are written by os/exec;
+//   - a pid namespace joined by path: the native init runs from the
+//     runtime's own binary, not from the sealed copy (sealedExe) that
+//     keeps other processes of a shared pid namespace from reaching it;
+//   - a console, tracing, init-side hooks, scheduling, seccomp and the
+//     cgroup v1 view, which stay in Go, where the libraries are.
+//
+// MINIRUNTIME_INIT=go makes every init the Go one, to compare the two.
+const initChoiceEnv = "MINIRUNTIME_INIT"
+
+// initCmd is the init about to start: the Go init re-executed from this
+// binary (exec.Cmd), or, with native set, the native init forked from
+// this process.
+type initCmd struct {
+	*exec.Cmd
+	native []byte // the encoded plan; nil for the Go init
+	syncFD int    // the sync socket's number in the init
+}
+
+// Start starts the init.
+func (c *initCmd) Start() error {
+	if c.native == nil {
+		return c.Cmd.Start()
+	}
+	fds := make([]int, 0, 3+len(c.ExtraFiles))
+	for _, f := range []any{c.Stdin, c.Stdout, c.Stderr} {
+		fds = append(fds, int(f.(*os.File).Fd()))
+	}
+	for _, f := range c.ExtraFiles {
+		fds = append(fds, int(f.Fd()))
+	}
+	cgroupFD := -1
+	if c.SysProcAttr.UseCgroupFD {
+		cgroupFD = c.SysProcAttr.CgroupFD
+	}
+	pid, err := cinit.Spawn(c.SysProcAttr.Cloneflags, cgroupFD, fds, c.syncFD)
+	if err != nil {
+		return fmt.Errorf("clone3: %w", err)
+	}
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		unix.Kill(pid, unix.SIGKILL)
+		var ws unix.WaitStatus
+		unix.Wait4(pid, &ws, 0, nil)
+		return err
+	}
+	c.Process = p
+	return nil
+}
+
+// Wait waits for the init to exit, with exec.Cmd's error for a failure.
+func (c *initCmd) Wait() error {
+	if c.native == nil {
+		return c.Cmd.Wait()
+	}
+	ps, err := c.Process.Wait()
+	if err != nil {
+		return err
+	}
+	if !ps.Success() {
+		return &exec.ExitError{ProcessState: ps}
+	}
+	return nil
+}
+
+// nativePlan is the plan of cfg encoded for the native init, with the v1
+// tasks files it joins first; nil when this init must be the Go one.
+func nativePlan(cfg *initConfig, cmd *exec.Cmd, tasks []string) []byte {
+	s := cfg.Spec
+	if os.Getenv(initChoiceEnv) == "go" || cfg.Trace || cfg.ConsoleFD != 0 || cfg.Exec || s.Process == nil ||
+		len(cmd.SysProcAttr.UidMappings) > 0 || hasNamespace(s, specs.UserNamespace) || hasNamespace(s, specs.TimeNamespace) {
+		return nil
+	}
+	for _, f := range []any{cmd.Stdin, cmd.Stdout, cmd.Stderr} {
+		if _, ok := f.(*os.File); !ok {
+			return nil
+		}
+	}
+	for _, ns := range s.Linux.Namespaces {
+		if ns.Type == specs.PIDNamespace && ns.Path != "" {
+			return nil
+		}
+	}
+	steps := make([]cinit.Step, 0, len(cfg.Plan))
+	for i := range cfg.Plan {
+		n, ok := nativeStep(cfg, &cfg.Plan[i])
+		if !ok {
+			return nil
+		}
+		steps = append(steps, n)
+	}
+	return cinit.Plan(tasks, steps)
+}
+
+// nativeStep gives one step the operands cinit.h lists for its operation,
+// or reports that the native init has no such operation.
+func nativeStep(cfg *initConfig, st *Step) (cinit.Step, bool) {
+	p := cfg.Spec.Process
+	n := cinit.Step{What: st.What}
+	strs := func(s ...string) { n.Strs = s }
+	nums := func(v ...uint64) { n.Nums = v }
+	switch st.Op {
+	case OpNotDumpable:
+		n.Op = cinit.NotDumpable
+	case OpOOMScoreAdj:
+		n.Op = cinit.OOMScoreAdj
+		strs(st.Value)
+	case OpRootPropagation:
+		n.Op = cinit.RootPropagation
+		nums(st.Flags)
+	case OpParentPrivate:
+		n.Op = cinit.ParentPrivate
+		strs(st.Path)
+	case OpBindRootfs:
+		n.Op = cinit.BindRootfs
+		strs(st.Path)
+	case OpMount:
+		m := st.Mount
+		n.Op = cinit.Mount
+		nums(m.Flags, boolNum(m.Bind), boolNum(m.Recursive), m.Propagation, m.AttrSet, m.AttrClr)
+		strs(m.Source, m.Destination, m.Type, m.Data)
+	case OpCgroupView:
+		if cgroups.Mode(st.Value) != cgroups.Unified {
+			return n, false // the v1 view reads this host's hierarchies
+		}
+		n.Op = cinit.Cgroup2View
+		nums(st.Mount.Flags)
+		strs(st.Mount.Destination)
+	case OpWaitParent:
+		n.Op = cinit.WaitParent
+		strs(st.Value)
+	case OpDevice:
+		d := st.Device
+		if st.Flags == 1 {
+			return n, false // a bind of the host's node, in a user namespace
+		}
+		mode := uint64(0o666)
+		if d.FileMode != nil {
+			mode = uint64(*d.FileMode) & 0o7777
+		}
+		switch d.Type {
+		case "c", "u":
+			mode |= unix.S_IFCHR
+		case "b":
+			mode |= unix.S_IFBLK
+		case "p":
+			mode |= unix.S_IFIFO
+		}
+		var uid, gid uint64
+		if d.UID != nil {
+			uid = uint64(*d.UID)
+		}
+		if d.GID != nil {
+			gid = uint64(*d.GID)
+		}
+		n.Op = cinit.Device
+		nums(mode, uint64(d.Major), uint64(d.Minor), uid, gid)
+		strs(d.Path)
+	case OpSymlink:
+		n.Op = cinit.Symlink
+		strs(st.Value, st.Path)
+	case OpOpenFIFO:
+		n.Op = cinit.OpenFIFO
+		strs(cfg.StateDir + "/" + fifoFile)
+	case OpPivotRoot:
+		n.Op = cinit.PivotRoot
+		strs(st.Path)
+	case OpMoveRoot:
+		n.Op = cinit.MoveRoot
+		strs(st.Path)
+	case OpChroot:
+		n.Op = cinit.Chroot
+		strs(st.Path)
+	case OpHostname:
+		n.Op = cinit.Hostname
+		strs(st.Value)
+	case OpDomainname:
+		n.Op = cinit.Domainname
+		strs(st.Value)
+	case OpSysctl:
+		n.Op = cinit.Sysctl
+		strs(st.Path, "/proc/sys/"+strings.ReplaceAll(st.Path, ".", "/"), st.Value)
+	case OpKeyring:
+		n.Op = cinit.Keyring
+		strs("_ses." + cfg.ID)
+	case OpReadonlyPath:
+		n.Op = cinit.ReadonlyPath
+		strs(st.Path)
+	case OpMaskPath:
+		n.Op = cinit.MaskPath
+		strs(st.Path)
+	case OpRootfsPropagate:
+		n.Op = cinit.RootfsPropagate
+		nums(st.Flags)
+	case OpReadonlyRoot:
+		n.Op = cinit.ReadonlyRoot
+	case OpLookPath:
+		path, ok := lookupEnv(p.Env, "PATH")
+		if !ok {
+			path = defaultPath
+		}
+		n.Op = cinit.LookPath
+		strs(p.Args[0], path)
+	case OpReady:
+		n.Op = cinit.Ready
+	case OpWaitStart:
+		n.Op = cinit.WaitStart
+		nums(boolNum(cfg.StartAtOnce))
+	case OpRlimitCeilings:
+		n.Op = cinit.RlimitCeilings
+		for _, rl := range st.Rlimits {
+			n.Nums = append(n.Nums, uint64(rl.Resource), rl.Soft, rl.Hard)
+			n.Strs = append(n.Strs, "process.rlimits "+rl.Type)
+		}
+	case OpUmask:
+		n.Op = cinit.Umask
+		nums(uint64(*p.User.Umask))
+	case OpOpenAppArmor:
+		n.Op = cinit.OpenAppArmor
+		strs(p.ApparmorProfile)
+	case OpCheckCwd:
+		_, hasHome := lookupEnv(p.Env, "HOME")
+		n.Op = cinit.CheckCwd
+		nums(uint64(p.User.UID), boolNum(!hasHome))
+		strs(p.Cwd)
+	case OpCloseFDs:
+		n.Op = cinit.CloseFDs
+		nums(uint64(3 + cfg.PreserveFDs))
+	case OpBoundingSet:
+		n.Op = cinit.BoundingSet
+		last := lastCap()
+		nums(capMask(capsOrNone(p.Capabilities).Bounding, last), uint64(last))
+	case OpSetIDs:
+		n.Op = cinit.SetIDs
+		nums(uint64(p.User.UID), uint64(p.User.GID))
+		for _, g := range p.User.AdditionalGids {
+			n.Nums = append(n.Nums, uint64(g))
+		}
+	case OpCapabilities:
+		c, last := capsOrNone(p.Capabilities), lastCap()
+		n.Op = cinit.Capabilities
+		nums(capMask(c.Effective, last), capMask(c.Permitted, last), capMask(c.Inheritable, last))
+	case OpAmbient:
+		c, last := capsOrNone(p.Capabilities), lastCap()
+		can := capMask(c.Permitted, last) & capMask(c.Inheritable, last)
+		n.Op = cinit.Ambient
+		for _, name := range c.Ambient {
+			// The others were warned about at create (unraisableAmbient).
+			if bit := capNames[strings.ToUpper(name)]; bit <= last && can&(1<<bit) != 0 {
+				n.Nums = append(n.Nums, uint64(bit))
+				n.Strs = append(n.Strs, "process.capabilities.ambient "+name)
+			}
+		}
+	case OpNoNewPrivileges:
+		n.Op = cinit.NoNewPrivileges
+	case OpChdir:
+		n.Op = cinit.Chdir
+		strs(p.Cwd)
+	case OpRlimits:
+		rl := st.Rlimits[0]
+		n.Op = cinit.Rlimit
+		nums(uint64(rl.Resource), rl.Soft, rl.Hard)
+		strs("process.rlimits " + rl.Type)
+	case OpAppArmor:
+		n.Op = cinit.AppArmor
+		strs(st.Value)
+	case OpExec:
+		n.Op = cinit.Exec
+		nums(uint64(len(p.Args)))
+		n.Strs = append(append(n.Strs, p.Args...), p.Env...)
+	default:
+		return n, false
+	}
+	return n, true
+}
+
+func boolNum(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
+}
