@@ -208,25 +208,29 @@ func (c *Container) create(b *prepared, o CreateOptions, undo *undoStack) (*os.P
 		}
 	}
 
-	// The spec is final now (allocateNetworks added its mounts): it is
-	// sealed, and the plan compiled from it decides which init runs.
-	sealed, err := seal(b.Spec)
-	if err != nil {
-		return nil, err
-	}
-	c.spec = sealed.spec
 	cmd, parentSock, held, err := initCommand(b.Spec, o.ProcessIO, cg)
 	if err != nil {
 		return nil, err
 	}
 	defer parentSock.Close()
-	cfg, err := c.initConfigFor(sealed, o, cg.Mode(), cmd.SysProcAttr.UseCgroupFD && cg.Mode() == cgroups.Unified)
-	if err != nil {
-		closeAll(held)
-		return nil, err
-	}
+	born := cmd.SysProcAttr.UseCgroupFD && cg.Mode() == cgroups.Unified
 	tasks := selfJoin(cmd.Cmd, b.Spec, cg)
-	cmd.native = nativePlan(&cfg, cmd.Cmd, tasks)
+	// The spec is final now (allocateNetworks added its mounts). For a
+	// config the native init may run, it is sealed and compiled before the
+	// fork, since the plan decides which init runs; for the others that
+	// work is done while the Go init starts up.
+	var sealed *sealedSpec
+	var cfg initConfig
+	if nativeCandidate(b.Spec, o.ProcessIO, cg.Mode()) {
+		if sealed, err = seal(b.Spec); err == nil {
+			cfg, err = c.initConfigFor(sealed, o, cg.Mode(), born)
+		}
+		if err != nil {
+			closeAll(held)
+			return nil, err
+		}
+		cmd.native = nativePlan(&cfg, cmd.Cmd, tasks)
+	}
 	var exe *os.File
 	if cmd.native == nil {
 		// The Go init is executed from a sealed handle on this binary.
@@ -255,7 +259,6 @@ func (c *Container) create(b *prepared, o CreateOptions, undo *undoStack) (*os.P
 		}
 	})
 	c.Pid = cmd.Process.Pid
-	cfg.HostPid = c.Pid
 	if _, c.StartTime, err = procStat(c.Pid); err != nil {
 		return nil, fmt.Errorf("container init %d: %w", c.Pid, err)
 	}
@@ -264,6 +267,16 @@ func (c *Container) create(b *prepared, o CreateOptions, undo *undoStack) (*os.P
 	if err := c.save(); err != nil {
 		return nil, err
 	}
+	if sealed == nil {
+		if sealed, err = seal(b.Spec); err == nil {
+			cfg, err = c.initConfigFor(sealed, o, cg.Mode(), born)
+		}
+		if err != nil {
+			return nil, c.initFailed(cmd, err)
+		}
+	}
+	c.spec = sealed.spec
+	cfg.HostPid = c.Pid
 	if err := c.freeze(sealed, rec); err != nil {
 		return nil, err
 	}

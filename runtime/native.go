@@ -83,6 +83,28 @@ func (c *initCmd) Wait() error {
 	return nil
 }
 
+// nativeCandidate says, from the spec alone and before any plan is
+// compiled, whether the native init may run this config: the plan is then
+// compiled before the fork, and nativePlan decides step by step.
+func nativeCandidate(s *specs.Spec, o ProcessIO, mode cgroups.Mode) bool {
+	p := s.Process
+	traced, _ := o.Trace.Output()
+	if os.Getenv(initChoiceEnv) == "go" || o.ConsoleSocket != "" || traced != nil || p == nil ||
+		p.Scheduler != nil || p.IOPriority != nil || hasNamespace(s, specs.UserNamespace) || hasNamespace(s, specs.TimeNamespace) ||
+		len(hooksOf(s, "createContainer")) > 0 || len(hooksOf(s, "startContainer")) > 0 {
+		return false
+	}
+	if sc := s.Linux.Seccomp; sc != nil && (sc.DefaultAction != "" || len(sc.Syscalls) > 0) {
+		return false
+	}
+	for _, m := range s.Mounts {
+		if (m.Type == "cgroup" || m.Type == "cgroup2") && mode != cgroups.Unified {
+			return false
+		}
+	}
+	return true
+}
+
 // nativePlan is the plan of cfg encoded for the native init, with the v1
 // tasks files it joins first; nil when this init must be the Go one.
 func nativePlan(cfg *initConfig, cmd *exec.Cmd, tasks []string) []byte {
