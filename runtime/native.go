@@ -108,9 +108,7 @@ func nativeCandidate(s *specs.Spec, o ProcessIO, mode cgroups.Mode) bool {
 // nativePlan is the plan of cfg encoded for the native init, with the v1
 // tasks files it joins first; nil when this init must be the Go one.
 func nativePlan(cfg *initConfig, cmd *exec.Cmd, tasks []string) []byte {
-	s := cfg.Spec
-	if os.Getenv(initChoiceEnv) == "go" || cfg.Trace || cfg.ConsoleFD != 0 || cfg.Exec || s.Process == nil ||
-		len(cmd.SysProcAttr.UidMappings) > 0 || hasNamespace(s, specs.UserNamespace) || hasNamespace(s, specs.TimeNamespace) {
+	if len(cmd.SysProcAttr.UidMappings) > 0 {
 		return nil
 	}
 	for _, f := range []any{cmd.Stdin, cmd.Stdout, cmd.Stderr} {
@@ -118,20 +116,35 @@ func nativePlan(cfg *initConfig, cmd *exec.Cmd, tasks []string) []byte {
 			return nil
 		}
 	}
+	steps, ok := nativeSteps(cfg)
+	if !ok {
+		return nil
+	}
+	return cinit.Plan(tasks, steps)
+}
+
+// nativeSteps converts cfg's plan for the native init, or reports that
+// the config needs the Go init.
+func nativeSteps(cfg *initConfig) ([]cinit.Step, bool) {
+	s := cfg.Spec
+	if os.Getenv(initChoiceEnv) == "go" || cfg.Trace || cfg.ConsoleFD != 0 || cfg.Exec || s.Process == nil ||
+		hasNamespace(s, specs.UserNamespace) || hasNamespace(s, specs.TimeNamespace) {
+		return nil, false
+	}
 	for _, ns := range s.Linux.Namespaces {
 		if ns.Type == specs.PIDNamespace && ns.Path != "" {
-			return nil
+			return nil, false
 		}
 	}
 	steps := make([]cinit.Step, 0, len(cfg.Plan))
 	for i := range cfg.Plan {
 		n, ok := nativeStep(cfg, &cfg.Plan[i])
 		if !ok {
-			return nil
+			return nil, false
 		}
 		steps = append(steps, n)
 	}
-	return cinit.Plan(tasks, steps)
+	return steps, true
 }
 
 // nativeStep gives one step the operands cinit.h lists for its operation,

@@ -565,14 +565,21 @@ func CompilePlan(r PlanRequest) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Plan{Parent: compileParent(p, r, mode, born), Init: init}, nil
+	// Which init create would start: the native one when it can execute
+	// every step (native.go).
+	cfg := initConfig{Spec: b.Spec, ID: r.ID, Plan: init}
+	if b.Spec.Process != nil && b.Spec.Process.Terminal {
+		cfg.ConsoleFD = 1 // a console socket is assumed, as above
+	}
+	_, native := nativeSteps(&cfg)
+	return &Plan{Parent: compileParent(p, r, mode, born, native), Init: init}, nil
 }
 
 // compileParent is the runtime's own side, around the init's steps. It is
 // a description: the parent's code (create.go) does these, in this order.
 // It takes what prepare computed (the limits checked, the network
 // annotations parsed) and recomputes none of it.
-func compileParent(p *prepared, r PlanRequest, mode cgroups.Mode, born bool) []Step {
+func compileParent(p *prepared, r PlanRequest, mode cgroups.Mode, born, native bool) []Step {
 	s := p.Spec
 	var out []Step
 	add := func(st Step) { out = append(out, st) }
@@ -617,7 +624,11 @@ func compileParent(p *prepared, r PlanRequest, mode cgroups.Mode, born bool) []S
 	if born {
 		words = append(words, "# into its cgroup: clone3(CLONE_INTO_CGROUP)")
 	}
-	add(step(OpParentClone, "fork the init (this binary, `miniruntime init`) into new namespaces: "+strings.Join(names, ","), trace.Quote(append(words, "miniruntime", "init")...)))
+	who, shell := "the Go init (this binary, `miniruntime init`)", trace.Quote(append(words, "miniruntime", "init")...)
+	if native {
+		who, shell = "the native init (C code of this process: no exec, no Go runtime)", trace.Quote(words...)+"  # then the plan, executed by the forked child"
+	}
+	add(step(OpParentClone, "fork "+who+" into new namespaces: "+strings.Join(names, ","), shell))
 	if hasNewNamespace(s, specs.UserNamespace) {
 		add(step(OpParentIDMaps, "write the user namespace's id maps", "newuidmap/newgidmap PID ..."))
 	}

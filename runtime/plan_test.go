@@ -353,3 +353,45 @@ func TestPlanOfSuiteConfigs(t *testing.T) {
 	}
 	t.Logf("%d of %d suite configs compiled", compiled, len(configs))
 }
+
+// TestPlanNamesItsInit: the plan says which init create would start, the
+// native one only where it can execute every step.
+func TestPlanNamesItsInit(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "rootfs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	plain := DefaultSpec()
+	var mounts []specs.Mount
+	for _, m := range plain.Mounts {
+		if m.Type != "cgroup" && m.Type != "cgroup2" {
+			mounts = append(mounts, m)
+		}
+	}
+	plain.Mounts = mounts
+	filtered := DefaultSpec()
+	filtered.Mounts = mounts
+	filtered.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{{Names: []string{"kexec_load"}, Action: specs.ActErrno}}}
+	hooked := DefaultSpec()
+	hooked.Mounts = mounts
+	hooked.Hooks = &specs.Hooks{StartContainer: []specs.Hook{{Path: "/bin/true"}}}
+	for _, c := range []struct {
+		name   string
+		spec   *specs.Spec
+		native bool
+	}{{"no cgroup view", plain, true}, {"seccomp", filtered, false}, {"startContainer hook", hooked, false}} {
+		c.spec.Process.Terminal = false // a console is the Go init's
+		raw, _ := json.Marshal(c.spec)
+		if err := os.WriteFile(filepath.Join(dir, "config.json"), raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		p, err := CompilePlan(PlanRequest{Bundle: dir, ID: "which"})
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		text := p.String()
+		if got := strings.Contains(text, "fork the native init"); got != c.native || strings.Contains(text, "fork the Go init") == c.native {
+			t.Errorf("%s: native init %v, want %v:\n%s", c.name, got, c.native, text)
+		}
+	}
+}
