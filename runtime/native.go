@@ -147,28 +147,52 @@ func nativeSteps(cfg *initConfig) ([]cinit.Step, bool) {
 	return steps, true
 }
 
+// nativeAsIs are the operations whose operand, if any, is the step's
+// Path, Value or Flags as it is.
+var nativeAsIs = map[Op]struct {
+	op      cinit.Op
+	operand string // "path", "value", "flags" or none
+}{
+	OpParentPrivate:   {cinit.ParentPrivate, "path"},
+	OpBindRootfs:      {cinit.BindRootfs, "path"},
+	OpPivotRoot:       {cinit.PivotRoot, "path"},
+	OpMoveRoot:        {cinit.MoveRoot, "path"},
+	OpChroot:          {cinit.Chroot, "path"},
+	OpReadonlyPath:    {cinit.ReadonlyPath, "path"},
+	OpMaskPath:        {cinit.MaskPath, "path"},
+	OpOOMScoreAdj:     {cinit.OOMScoreAdj, "value"},
+	OpWaitParent:      {cinit.WaitParent, "value"},
+	OpHostname:        {cinit.Hostname, "value"},
+	OpDomainname:      {cinit.Domainname, "value"},
+	OpAppArmor:        {cinit.AppArmor, "value"},
+	OpRootPropagation: {cinit.RootPropagation, "flags"},
+	OpRootfsPropagate: {cinit.RootfsPropagate, "flags"},
+	OpNotDumpable:     {cinit.NotDumpable, ""},
+	OpReadonlyRoot:    {cinit.ReadonlyRoot, ""},
+	OpReady:           {cinit.Ready, ""},
+	OpNoNewPrivileges: {cinit.NoNewPrivileges, ""},
+}
+
 // nativeStep gives one step the operands cinit.h lists for its operation,
 // or reports that the native init has no such operation.
 func nativeStep(cfg *initConfig, st *Step) (cinit.Step, bool) {
 	p := cfg.Spec.Process
 	n := cinit.Step{What: st.What}
+	if o, ok := nativeAsIs[st.Op]; ok {
+		n.Op = o.op
+		switch o.operand {
+		case "path":
+			n.Strs = []string{st.Path}
+		case "value":
+			n.Strs = []string{st.Value}
+		case "flags":
+			n.Nums = []uint64{st.Flags}
+		}
+		return n, true
+	}
 	strs := func(s ...string) { n.Strs = s }
 	nums := func(v ...uint64) { n.Nums = v }
 	switch st.Op {
-	case OpNotDumpable:
-		n.Op = cinit.NotDumpable
-	case OpOOMScoreAdj:
-		n.Op = cinit.OOMScoreAdj
-		strs(st.Value)
-	case OpRootPropagation:
-		n.Op = cinit.RootPropagation
-		nums(st.Flags)
-	case OpParentPrivate:
-		n.Op = cinit.ParentPrivate
-		strs(st.Path)
-	case OpBindRootfs:
-		n.Op = cinit.BindRootfs
-		strs(st.Path)
 	case OpMount:
 		m := st.Mount
 		n.Op = cinit.Mount
@@ -181,9 +205,6 @@ func nativeStep(cfg *initConfig, st *Step) (cinit.Step, bool) {
 		n.Op = cinit.Cgroup2View
 		nums(st.Mount.Flags)
 		strs(st.Mount.Destination)
-	case OpWaitParent:
-		n.Op = cinit.WaitParent
-		strs(st.Value)
 	case OpDevice:
 		d := st.Device
 		if st.Flags == 1 {
@@ -217,38 +238,12 @@ func nativeStep(cfg *initConfig, st *Step) (cinit.Step, bool) {
 	case OpOpenFIFO:
 		n.Op = cinit.OpenFIFO
 		strs(cfg.StateDir + "/" + fifoFile)
-	case OpPivotRoot:
-		n.Op = cinit.PivotRoot
-		strs(st.Path)
-	case OpMoveRoot:
-		n.Op = cinit.MoveRoot
-		strs(st.Path)
-	case OpChroot:
-		n.Op = cinit.Chroot
-		strs(st.Path)
-	case OpHostname:
-		n.Op = cinit.Hostname
-		strs(st.Value)
-	case OpDomainname:
-		n.Op = cinit.Domainname
-		strs(st.Value)
 	case OpSysctl:
 		n.Op = cinit.Sysctl
 		strs(st.Path, "/proc/sys/"+strings.ReplaceAll(st.Path, ".", "/"), st.Value)
 	case OpKeyring:
 		n.Op = cinit.Keyring
 		strs("_ses." + cfg.ID)
-	case OpReadonlyPath:
-		n.Op = cinit.ReadonlyPath
-		strs(st.Path)
-	case OpMaskPath:
-		n.Op = cinit.MaskPath
-		strs(st.Path)
-	case OpRootfsPropagate:
-		n.Op = cinit.RootfsPropagate
-		nums(st.Flags)
-	case OpReadonlyRoot:
-		n.Op = cinit.ReadonlyRoot
 	case OpLookPath:
 		path, ok := lookupEnv(p.Env, "PATH")
 		if !ok {
@@ -256,8 +251,6 @@ func nativeStep(cfg *initConfig, st *Step) (cinit.Step, bool) {
 		}
 		n.Op = cinit.LookPath
 		strs(p.Args[0], path)
-	case OpReady:
-		n.Op = cinit.Ready
 	case OpWaitStart:
 		n.Op = cinit.WaitStart
 		nums(boolNum(cfg.StartAtOnce))
@@ -306,8 +299,6 @@ func nativeStep(cfg *initConfig, st *Step) (cinit.Step, bool) {
 				n.Strs = append(n.Strs, "process.capabilities.ambient "+name)
 			}
 		}
-	case OpNoNewPrivileges:
-		n.Op = cinit.NoNewPrivileges
 	case OpChdir:
 		n.Op = cinit.Chdir
 		strs(p.Cwd)
@@ -316,9 +307,6 @@ func nativeStep(cfg *initConfig, st *Step) (cinit.Step, bool) {
 		n.Op = cinit.Rlimit
 		nums(uint64(rl.Resource), rl.Soft, rl.Hard)
 		strs("process.rlimits " + rl.Type)
-	case OpAppArmor:
-		n.Op = cinit.AppArmor
-		strs(st.Value)
 	case OpExec:
 		n.Op = cinit.Exec
 		nums(uint64(len(p.Args)))

@@ -369,9 +369,9 @@ func TestPlanNamesItsInit(t *testing.T) {
 		}
 	}
 	plain.Mounts = mounts
-	filtered := DefaultSpec()
-	filtered.Mounts = mounts
-	filtered.Linux.Seccomp = &specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{{Names: []string{"kexec_load"}, Action: specs.ActErrno}}}
+	prio := DefaultSpec()
+	prio.Mounts = mounts
+	prio.Process.IOPriority = &specs.LinuxIOPriority{Class: specs.IOPRIO_CLASS_BE, Priority: 4}
 	hooked := DefaultSpec()
 	hooked.Mounts = mounts
 	hooked.Hooks = &specs.Hooks{StartContainer: []specs.Hook{{Path: "/bin/true"}}}
@@ -379,7 +379,7 @@ func TestPlanNamesItsInit(t *testing.T) {
 		name   string
 		spec   *specs.Spec
 		native bool
-	}{{"no cgroup view", plain, true}, {"seccomp", filtered, false}, {"startContainer hook", hooked, false}} {
+	}{{"no cgroup view", plain, true}, {"I/O priority", prio, false}, {"startContainer hook", hooked, false}} {
 		c.spec.Process.Terminal = false // a console is the Go init's
 		raw, _ := json.Marshal(c.spec)
 		if err := os.WriteFile(filepath.Join(dir, "config.json"), raw, 0o644); err != nil {
