@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 
 	"github.com/miniruntime/miniruntime/cgroups"
@@ -22,8 +23,11 @@ import (
 //   - a pid namespace joined by path: the native init runs from the
 //     runtime's own binary, not from the sealed copy (sealedExe) that
 //     keeps other processes of a shared pid namespace from reaching it;
-//   - a console, tracing, init-side hooks, scheduling, seccomp and the
-//     cgroup v1 view, which stay in Go, where the libraries are.
+//   - a console, tracing, init-side hooks, scheduling and seccomp, which
+//     stay in Go, where the libraries are;
+//   - the cgroup v1 view where the parent, not the init, moves the init
+//     into its v1 cgroups (a v1-only host, a user namespace): the parent
+//     resolves the view's sources from the cgroups the init joins itself.
 //
 // MINIRUNTIME_INIT=go makes every init the Go one, to compare the two.
 const initChoiceEnv = "MINIRUNTIME_INIT"
@@ -98,7 +102,7 @@ func nativeCandidate(s *specs.Spec, o ProcessIO, mode cgroups.Mode) bool {
 		return false
 	}
 	for _, m := range s.Mounts {
-		if (m.Type == "cgroup" || m.Type == "cgroup2") && mode != cgroups.Unified {
+		if (m.Type == "cgroup" || m.Type == "cgroup2") && mode == cgroups.Legacy {
 			return false
 		}
 	}
@@ -116,7 +120,13 @@ func nativePlan(cfg *initConfig, cmd *exec.Cmd, tasks []string) []byte {
 			return nil
 		}
 	}
-	steps, ok := nativeSteps(cfg)
+	// Without tasks the parent moves the init into its v1 cgroups, and a
+	// v1 view is the Go init's to find.
+	var view []hierarchy
+	if len(tasks) > 0 {
+		view, _ = cgroupV1View(tasks)
+	}
+	steps, ok := nativeSteps(cfg, view)
 	if !ok {
 		return nil
 	}
@@ -124,8 +134,9 @@ func nativePlan(cfg *initConfig, cmd *exec.Cmd, tasks []string) []byte {
 }
 
 // nativeSteps converts cfg's plan for the native init, or reports that
-// the config needs the Go init.
-func nativeSteps(cfg *initConfig) ([]cinit.Step, bool) {
+// the config needs the Go init. view is what a cgroup v1 view shows
+// (cgroupV1View); nil leaves such a view to the Go init.
+func nativeSteps(cfg *initConfig, view []hierarchy) ([]cinit.Step, bool) {
 	s := cfg.Spec
 	if os.Getenv(initChoiceEnv) == "go" || cfg.Trace || cfg.ConsoleFD != 0 || cfg.Exec || s.Process == nil ||
 		hasNamespace(s, specs.UserNamespace) || hasNamespace(s, specs.TimeNamespace) {
@@ -138,7 +149,7 @@ func nativeSteps(cfg *initConfig) ([]cinit.Step, bool) {
 	}
 	steps := make([]cinit.Step, 0, len(cfg.Plan))
 	for i := range cfg.Plan {
-		n, ok := nativeStep(cfg, &cfg.Plan[i])
+		n, ok := nativeStep(cfg, &cfg.Plan[i], view)
 		if !ok {
 			return nil, false
 		}
@@ -175,7 +186,7 @@ var nativeAsIs = map[Op]struct {
 
 // nativeStep gives one step the operands cinit.h lists for its operation,
 // or reports that the native init has no such operation.
-func nativeStep(cfg *initConfig, st *Step) (cinit.Step, bool) {
+func nativeStep(cfg *initConfig, st *Step, view []hierarchy) (cinit.Step, bool) {
 	p := cfg.Spec.Process
 	n := cinit.Step{What: st.What}
 	if o, ok := nativeAsIs[st.Op]; ok {
@@ -199,12 +210,21 @@ func nativeStep(cfg *initConfig, st *Step) (cinit.Step, bool) {
 		nums(m.Flags, boolNum(m.Bind), boolNum(m.Recursive), m.Propagation, m.AttrSet, m.AttrClr)
 		strs(m.Source, m.Destination, m.Type, m.Data)
 	case OpCgroupView:
-		if cgroups.Mode(st.Value) != cgroups.Unified {
-			return n, false // the v1 view reads this host's hierarchies
+		if cgroups.Mode(st.Value) == cgroups.Unified {
+			n.Op = cinit.Cgroup2View
+			nums(st.Mount.Flags)
+			strs(st.Mount.Destination)
+			break
 		}
-		n.Op = cinit.Cgroup2View
-		nums(st.Mount.Flags)
+		if view == nil {
+			return n, false
+		}
+		n.Op = cinit.Cgroup1View
+		nums(st.Mount.Flags, boolNum(hasNamespace(cfg.Spec, specs.CgroupNamespace)))
 		strs(st.Mount.Destination)
+		for _, h := range view {
+			n.Strs = append(n.Strs, h.name, filepath.Join(h.mountpoint, h.path), h.options)
+		}
 	case OpDevice:
 		d := st.Device
 		if st.Flags == 1 {
@@ -315,6 +335,31 @@ func nativeStep(cfg *initConfig, st *Step) (cinit.Step, bool) {
 		return n, false
 	}
 	return n, true
+}
+
+// cgroupV1View lists the v1 hierarchies a cgroup v1 view shows, each with
+// the init's cgroup in it: the container's in the hierarchies the init
+// joins itself (tasks, its first step), this process's in the others,
+// which the init inherits. A hybrid host's cgroup2 hierarchy is left out,
+// as the Go init leaves it (mountCgroup).
+func cgroupV1View(tasks []string) ([]hierarchy, error) {
+	own, err := ownCgroups()
+	if err != nil {
+		return nil, err
+	}
+	var out []hierarchy
+	for _, h := range own {
+		if h.fstype != "cgroup" {
+			continue
+		}
+		for _, t := range tasks {
+			if dir := filepath.Dir(t); strings.HasPrefix(dir, h.mountpoint+"/") {
+				h.path = strings.TrimPrefix(dir, h.mountpoint)
+			}
+		}
+		out = append(out, h)
+	}
+	return out, nil
 }
 
 func boolNum(b bool) uint64 {

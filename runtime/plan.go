@@ -571,7 +571,13 @@ func CompilePlan(r PlanRequest) (*Plan, error) {
 	if b.Spec.Process != nil && b.Spec.Process.Terminal {
 		cfg.ConsoleFD = 1 // a console socket is assumed, as above
 	}
-	_, native := nativeSteps(&cfg)
+	// On a hybrid host with the cgroupfs driver the init joins its v1
+	// cgroups itself, where create resolves the view's sources.
+	var view []hierarchy
+	if mode == cgroups.Hybrid && !r.SystemdCgroup && !hasNamespace(b.Spec, specs.UserNamespace) {
+		view, _ = cgroupV1View(nil)
+	}
+	_, native := nativeSteps(&cfg, view)
 	return &Plan{Parent: compileParent(p, r, mode, born, native), Init: init}, nil
 }
 

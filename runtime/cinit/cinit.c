@@ -35,6 +35,12 @@ struct mount_attr {
 	uint64_t attr_set, attr_clr, propagation, userns_fd;
 };
 #endif
+#ifndef MOUNT_ATTR_RDONLY
+#define MOUNT_ATTR_RDONLY 0x1
+#define MOUNT_ATTR_NOSUID 0x2
+#define MOUNT_ATTR_NODEV 0x4
+#define MOUNT_ATTR_NOEXEC 0x8
+#endif
 #define KEYCTL_JOIN_SESSION_KEYRING 1
 #define MAX_STRS 4096
 #define MAX_NUMS 4096
@@ -45,7 +51,7 @@ struct step {
 	const char *what;
 	uint32_t nnum, nstr;
 	const unsigned char *nums; // nnum little-endian u64s, unaligned
-	const char *strs[64];      // the first 64 strings; exec reads the rest by walking
+	const char *strs[128];     // the first 128 strings; exec reads the rest by walking
 	const unsigned char *strs_at;
 };
 
@@ -161,7 +167,7 @@ static uint64_t num(const struct step *s, uint32_t i) {
 	return v;
 }
 
-static const char *str(const struct step *s, uint32_t i) { return i < s->nstr && i < 64 ? s->strs[i] : ""; }
+static const char *str(const struct step *s, uint32_t i) { return i < s->nstr && i < 128 ? s->strs[i] : ""; }
 
 // next_str reads one encoded string (length, bytes, NUL) at *p.
 static const char *next_str(const unsigned char **p, const unsigned char *end) {
@@ -197,7 +203,7 @@ static int decode_step(const unsigned char **p, const unsigned char *end, struct
 		const char *x = next_str(p, end);
 		if (!x)
 			return -1;
-		if (i < 64)
+		if (i < 128)
 			s->strs[i] = x;
 	}
 	return 0;
@@ -367,6 +373,53 @@ static void cgroup2_view(const struct step *s) {
 	char dst[64];
 	fd_path(dst, sizeof dst, t);
 	mount_or_fail(s->what, "cgroup2", dst, str(s, 0), "cgroup2", num(s, 0), "");
+	close(t);
+}
+
+static void set_attr(const struct step *s, int fd, unsigned int flags, uint64_t set, uint64_t clr) {
+	struct mount_attr a = {.attr_set = set, .attr_clr = clr};
+	if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | flags, &a, sizeof a) < 0)
+		fail(errno, s->what, "mount_setattr");
+}
+
+// cgroup1_view is runc's view of a v1 (or hybrid) host's cgroups: a tmpfs
+// holding each hierarchy, rooted at the init's own cgroup: bound from the
+// host's tree, or mounted anew in a cgroup namespace of its own (which the
+// kernel roots there).
+static void cgroup1_view(const struct step *s) {
+	const char *dest = str(s, 0);
+	int own_ns = num(s, 1) != 0;
+	char dst[64], sub[4200];
+	int t = target(dest, 1);
+	if (t < 0)
+		fail(errno, s->what, "mount point in rootfs");
+	fd_path(dst, sizeof dst, t);
+	mount_or_fail(s->what, "tmpfs", dst, dest, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=755");
+	close(t);
+	for (uint32_t i = 1; i + 2 < s->nstr; i += 3) {
+		const char *name = str(s, i), *src = str(s, i + 1), *opts = str(s, i + 2);
+		struct stat sb;
+		if (!own_ns && stat(src, &sb) < 0)
+			continue; // no cgroup of ours in this hierarchy
+		snprintf(sub, sizeof sub, "%s/%s", dest, name);
+		int h = target(sub, 1);
+		if (h < 0)
+			fail(errno, s->what, sub);
+		fd_path(dst, sizeof dst, h);
+		if (own_ns)
+			mount_or_fail(s->what, "cgroup", dst, sub, "cgroup", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts);
+		else
+			mount_or_fail(s->what, src, dst, sub, "", MS_BIND | MS_REC, "");
+		close(h);
+	}
+	// One recursive change covers the tmpfs and every hierarchy in it; the
+	// tmpfs itself then stays writable, as under runc.
+	if ((t = target(dest, 1)) < 0)
+		fail(errno, s->what, "mount point in rootfs");
+	int ro = (num(s, 0) & MS_RDONLY) != 0;
+	set_attr(s, t, AT_RECURSIVE, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC | (ro ? MOUNT_ATTR_RDONLY : 0), 0);
+	if (ro)
+		set_attr(s, t, 0, 0, MOUNT_ATTR_RDONLY);
 	close(t);
 }
 
@@ -758,6 +811,9 @@ static void run_step(const struct step *s) {
 		break;
 	case MR_OP_CGROUP2_VIEW:
 		cgroup2_view(s);
+		break;
+	case MR_OP_CGROUP1_VIEW:
+		cgroup1_view(s);
 		break;
 	case MR_OP_WAIT_PARENT:
 		wait_parent(s);

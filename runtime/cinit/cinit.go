@@ -13,7 +13,7 @@
 // The C side keeps to what is safe in a child of a multi-threaded program
 // (see cinit.c). The runtime package decides which plans it executes: the
 // steps listed in cinit.h; anything else (hooks run by the init, a
-// console, seccomp, user and time namespaces, the cgroup v1 view, tracing)
+// console, seccomp, user and time namespaces, tracing)
 // goes to the Go init.
 package cinit
 
@@ -41,6 +41,7 @@ const (
 	BindRootfs      Op = C.MR_OP_BIND_ROOTFS
 	Mount           Op = C.MR_OP_MOUNT
 	Cgroup2View     Op = C.MR_OP_CGROUP2_VIEW
+	Cgroup1View     Op = C.MR_OP_CGROUP1_VIEW
 	WaitParent      Op = C.MR_OP_WAIT_PARENT
 	Device          Op = C.MR_OP_DEVICE
 	Symlink         Op = C.MR_OP_SYMLINK

@@ -16,6 +16,7 @@ enum mr_op {
 	MR_OP_BIND_ROOTFS,      // strs: rootfs
 	MR_OP_MOUNT,            // nums: flags, bind, recursive, propagation, attr_set, attr_clr; strs: source, destination, type, data
 	MR_OP_CGROUP2_VIEW,     // nums: flags; strs: destination
+	MR_OP_CGROUP1_VIEW,     // nums: flags, own cgroup namespace (1); strs: destination, then name, source, options per hierarchy
 	MR_OP_WAIT_PARENT,      // strs: cgroup namespace ("", "new" or a path)
 	MR_OP_DEVICE,           // nums: mode (type and permissions), major, minor, uid, gid; strs: path
 	MR_OP_SYMLINK,          // strs: target, path
