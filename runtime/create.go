@@ -231,24 +231,20 @@ func (c *Container) create(b *prepared, o CreateOptions, undo *undoStack) (*os.P
 		}
 		cmd.native = nativePlan(&cfg, cmd.Cmd, tasks)
 	}
-	var exe *os.File
-	if cmd.native == nil {
-		// The Go init is executed from a sealed handle on this binary.
-		if exe, err = sealedExe(rec, 3+o.PreserveFDs+32); err != nil {
-			closeAll(held)
-			return nil, err
-		}
-		cmd.Path = exe.Name()
+	// Both inits are executed from a sealed handle on this binary.
+	exe, err := sealedExe(rec, 3+o.PreserveFDs+32)
+	if err != nil {
+		closeAll(held)
+		return nil, err
 	}
+	cmd.Path = exe.Name()
 	if o.beforeFork != nil {
 		o.beforeFork()
 	}
 	err = startInit(cmd, b.Spec, rec, o.netns)
 	closeAll(held)
 	if err != nil {
-		if exe != nil {
-			exe.Close()
-		}
+		exe.Close()
 		return nil, fmt.Errorf("start container init: %w", err)
 	}
 	undo.push(func() {
@@ -354,8 +350,8 @@ func (c *Container) initConfigFor(s *sealedSpec, o CreateOptions, mode cgroups.M
 
 // handshake drives the init through the steps drawn in sync.go.
 //
-// exe, the sealed handle the Go init was executed from, is closed once the
-// init has its config (nil for the native init).
+// exe, the sealed handle the init was executed from, is closed once the
+// init has its config.
 func (c *Container) handshake(s *sealedSpec, cfg *initConfig, o CreateOptions, sock *os.File, cmd *initCmd, tasks []string, exe *os.File) error {
 	enc, dec := json.NewEncoder(sock), json.NewDecoder(sock)
 	if err := sendConfig(sock, enc, cfg, cmd.native, tasks); err != nil {
@@ -375,9 +371,7 @@ func (c *Container) handshake(s *sealedSpec, cfg *initConfig, o CreateOptions, s
 	if o.idle != nil {
 		o.idle()
 	}
-	if exe != nil {
-		exe.Close()
-	}
+	exe.Close()
 	if !stops {
 		if err := c.commit(); err != nil {
 			return c.initFailed(cmd, err)

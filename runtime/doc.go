@@ -11,11 +11,11 @@
 //     entry point (Runtime: Create, Run, Exec, Load), with the terminal
 //     and pipe relays of a foreground process (relay_*.go).
 //   - The container's init, which executes the plan the parent compiled
-//     and ends in execve of the container's process. For most configs it
-//     is the native init, C code forked from the runtime (cinit/, chosen
-//     and fed by native.go); otherwise this binary again, started as
-//     `miniruntime init` inside the new namespaces: every file named
-//     init_*.go, and the C preamble in nsenter/.
+//     and ends in execve of the container's process: this binary again,
+//     executed inside the new namespaces. For most configs it is the
+//     native init, C code that runs before the Go runtime (cinit/, chosen
+//     and fed by native.go); otherwise the Go init, `miniruntime init`:
+//     every file named init_*.go, and the C preamble in nsenter/.
 //   - Both: the plan the one compiles and the other executes (plan.go), the
 //     messages between them (sync.go), and pure helpers either calls:
 //     mount options (mountopts.go), capability names (caps.go), the

@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,10 +18,7 @@ import (
 // nothing about its start needs the re-executed Go init:
 //
 //   - a user or time namespace: they are entered by the Go init's C
-//     preamble, and id maps are written by os/exec;
-//   - a pid namespace joined by path: the native init runs from the
-//     runtime's own binary, not from the sealed copy (sealedExe) that
-//     keeps other processes of a shared pid namespace from reaching it;
+//     preamble;
 //   - a console, tracing, init-side hooks, scheduling and seccomp, which
 //     stay in Go, where the libraries are;
 //   - the cgroup v1 view where the parent, not the init, moves the init
@@ -32,59 +28,21 @@ import (
 // MINIRUNTIME_INIT=go makes every init the Go one, to compare the two.
 const initChoiceEnv = "MINIRUNTIME_INIT"
 
-// initCmd is the init about to start: the Go init re-executed from this
-// binary (exec.Cmd), or, with native set, the native init forked from
-// this process.
+// initCmd is the init about to start: this binary, executed as the Go
+// init, or as the native init when native holds its encoded plan.
 type initCmd struct {
 	*exec.Cmd
-	native []byte // the encoded plan; nil for the Go init
-	syncFD int    // the sync socket's number in the init
+	native []byte
+	syncFD int // the sync socket's number in the init
 }
 
 // Start starts the init.
 func (c *initCmd) Start() error {
-	if c.native == nil {
-		return c.Cmd.Start()
+	if c.native != nil {
+		c.Args = []string{"miniruntime", "init", "native"}
+		c.Env = append([]string{cinit.Env(c.syncFD)}, c.Env[1:]...)
 	}
-	fds := make([]int, 0, 3+len(c.ExtraFiles))
-	for _, f := range []any{c.Stdin, c.Stdout, c.Stderr} {
-		fds = append(fds, int(f.(*os.File).Fd()))
-	}
-	for _, f := range c.ExtraFiles {
-		fds = append(fds, int(f.Fd()))
-	}
-	cgroupFD := -1
-	if c.SysProcAttr.UseCgroupFD {
-		cgroupFD = c.SysProcAttr.CgroupFD
-	}
-	pid, err := cinit.Spawn(c.SysProcAttr.Cloneflags, cgroupFD, fds, c.syncFD)
-	if err != nil {
-		return fmt.Errorf("clone3: %w", err)
-	}
-	p, err := os.FindProcess(pid)
-	if err != nil {
-		unix.Kill(pid, unix.SIGKILL)
-		var ws unix.WaitStatus
-		unix.Wait4(pid, &ws, 0, nil)
-		return err
-	}
-	c.Process = p
-	return nil
-}
-
-// Wait waits for the init to exit, with exec.Cmd's error for a failure.
-func (c *initCmd) Wait() error {
-	if c.native == nil {
-		return c.Cmd.Wait()
-	}
-	ps, err := c.Process.Wait()
-	if err != nil {
-		return err
-	}
-	if !ps.Success() {
-		return &exec.ExitError{ProcessState: ps}
-	}
-	return nil
+	return c.Cmd.Start()
 }
 
 // nativeCandidate says, from the spec alone and before any plan is
@@ -115,11 +73,6 @@ func nativePlan(cfg *initConfig, cmd *exec.Cmd, tasks []string) []byte {
 	if len(cmd.SysProcAttr.UidMappings) > 0 {
 		return nil
 	}
-	for _, f := range []any{cmd.Stdin, cmd.Stdout, cmd.Stderr} {
-		if _, ok := f.(*os.File); !ok {
-			return nil
-		}
-	}
 	// Without tasks the parent moves the init into its v1 cgroups, and a
 	// v1 view is the Go init's to find.
 	var view []hierarchy
@@ -141,11 +94,6 @@ func nativeSteps(cfg *initConfig, view []hierarchy) ([]cinit.Step, bool) {
 	if os.Getenv(initChoiceEnv) == "go" || cfg.Trace || cfg.ConsoleFD != 0 || cfg.Exec || s.Process == nil ||
 		hasNamespace(s, specs.UserNamespace) || hasNamespace(s, specs.TimeNamespace) {
 		return nil, false
-	}
-	for _, ns := range s.Linux.Namespaces {
-		if ns.Type == specs.PIDNamespace && ns.Path != "" {
-			return nil, false
-		}
 	}
 	steps := make([]cinit.Step, 0, len(cfg.Plan))
 	for i := range cfg.Plan {

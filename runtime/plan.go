@@ -632,7 +632,7 @@ func compileParent(p *prepared, r PlanRequest, mode cgroups.Mode, born, native b
 	}
 	who, shell := "the Go init (this binary, `miniruntime init`)", trace.Quote(append(words, "miniruntime", "init")...)
 	if native {
-		who, shell = "the native init (C code of this process: no exec, no Go runtime)", trace.Quote(words...)+"  # then the plan, executed by the forked child"
+		who, shell = "the native init (this binary, `miniruntime init native`: C code, no Go runtime)", trace.Quote(append(words, "miniruntime", "init", "native")...)
 	}
 	add(step(OpParentClone, "fork "+who+" into new namespaces: "+strings.Join(names, ","), shell))
 	if hasNewNamespace(s, specs.UserNamespace) {

@@ -1,9 +1,7 @@
-// The native init. It runs in a child forked from the multi-threaded Go
-// runtime, so it keeps to what is safe there: system calls, its own stack
-// and one mmap'd buffer, no malloc, no stdio, and no libc call that would
-// signal or lock on behalf of threads the child does not have (glibc's
-// setuid family broadcasts to every thread it knows of: the ids are set
-// with raw system calls).
+// The native init. It runs from a C constructor of the runtime binary,
+// before the Go runtime exists, and ends in execve. It keeps to system
+// calls, its stack and one mmap'd buffer; the ids are set with raw system
+// calls, on this one thread, as the Go init does.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +12,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
@@ -1028,58 +1027,19 @@ static int stops_or_ignored(int sig) {
 	return 0;
 }
 
-// child is the first code of the forked init. Go's signal handlers were
-// copied into it: they go before any signal is let in.
-static void child(const int *fds, int nfds, int sync_fd) {
-	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+// cinit_main runs before anything else in this binary, the Go runtime
+// included. In the native init (the environment names its sync socket) it
+// executes the plan and never returns; anywhere else it does nothing.
+__attribute__((constructor)) static void cinit_main(void) {
+	const char *fd = getenv(MR_NATIVE_ENV);
+	if (fd == NULL || fd[0] == 0)
+		return;
 	for (int sig = 1; sig < NSIG; sig++) {
 		struct sigaction old;
-		if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, NULL, &old) < 0)
+		if (sig == SIGKILL || sig == SIGSTOP || stops_or_ignored(sig) || sigaction(sig, NULL, &old) < 0 || old.sa_handler == SIG_IGN)
 			continue;
-		if (old.sa_handler != SIG_IGN) {
-			struct sigaction a = {.sa_handler = stops_or_ignored(sig) ? SIG_DFL : die};
-			sigaction(sig, &a, NULL);
-		}
+		struct sigaction a = {.sa_handler = die};
+		sigaction(sig, &a, NULL);
 	}
-	// Every descriptor the child keeps is moved out of the way first, then
-	// into place (as os/exec arranges ExtraFiles).
-	int moved[1024];
-	if (nfds > 1024)
-		_exit(1);
-	for (int i = 0; i < nfds; i++) {
-		moved[i] = fds[i] < 0 ? -1 : fcntl(fds[i], F_DUPFD_CLOEXEC, nfds + 3);
-		if (fds[i] >= 0 && moved[i] < 0)
-			_exit(1);
-	}
-	for (int i = 0; i < nfds; i++)
-		if (moved[i] >= 0 && (dup2(moved[i], i) < 0 || close(moved[i]) < 0))
-			_exit(1);
-	// Close-on-exec is not enough before the exec: the runtime's other
-	// descriptors (its lock on the state dir among them) would stay open
-	// in the waiting init.
-	if (syscall(SYS_close_range, nfds, ~0U, 0) < 0)
-		for (int fd = nfds; fd < 65536; fd++)
-			close(fd);
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	run(sync_fd);
-}
-
-int mr_spawn(uint64_t flags, int cgroup_fd, const int *fds, int nfds, int sync_fd) {
-	struct clone_args args = {.flags = flags, .exit_signal = SIGCHLD};
-	if (cgroup_fd >= 0) {
-		args.flags |= CLONE_INTO_CGROUP;
-		args.cgroup = (uint64_t)cgroup_fd;
-	}
-	// No signal may reach the child before it has reset Go's handlers.
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	long pid = syscall(SYS_clone3, &args, sizeof args);
-	if (pid == 0)
-		child(fds, nfds, sync_fd); // never returns
-	int e = errno;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	return pid < 0 ? -e : (int)pid;
+	run(atoi(fd));
 }

@@ -1,20 +1,25 @@
-// Package cinit is the native init: the container's init written in C,
-// forked from the runtime itself rather than re-executed from its binary.
-// It reads its plan (plain data, encoded by Plan) from the sync socket,
-// executes it step by step and execs the container's process. No Go
-// runtime ever starts in it, and no binary is loaded for it: what is left
-// of an init's start is one fork.
+// Package cinit is the native init: the container's init written in C.
+// create starts it as it starts the Go init, by executing this binary from
+// its sealed handle (runtime/exe.go), but with MR_NATIVE_ENV set: a C
+// constructor then reads the plan (plain data, encoded by Plan) from the
+// sync socket, executes it step by step and execs the container's
+// process. The Go runtime never starts in it.
 //
-// Why: in a cgroup v2 guest under emulation a Go program's start (loading
-// the binary, the runtime, package initialisation) costs tens of
-// milliseconds, about what a whole container start of crun spends; the
-// Go init paid it once per container on top of the command's own start.
+// Why: in a cgroup v2 guest under emulation a Go program's start (the
+// runtime, package initialisation) costs tens of milliseconds, about what a
+// whole container start of crun spends; the Go init paid it once per
+// container on top of the command's own start.
 //
-// The C side keeps to what is safe in a child of a multi-threaded program
-// (see cinit.c). The runtime package decides which plans it executes: the
-// steps listed in cinit.h; anything else (hooks run by the init, a
-// console, seccomp, user and time namespaces, tracing)
-// goes to the Go init.
+// Why an exec at all, rather than a fork of the runtime (which was tried,
+// and measured no faster under emulation: copying a Go process's page
+// tables is not free either): the process the container's program is executed from must be this
+// binary behind a read-only mount. A forked init's /proc/self/exe is the
+// binary on the host's disk, and a "#!/proc/self/exe" entrypoint would hand
+// the container a writable handle on it (CVE-2019-5736).
+//
+// The runtime package decides which plans it executes: the steps listed in
+// cinit.h; anything else (hooks run by the init, a console, seccomp, user
+// and time namespaces, tracing) goes to the Go init.
 package cinit
 
 /*
@@ -25,8 +30,7 @@ import "C"
 
 import (
 	"encoding/binary"
-	"syscall"
-	"unsafe"
+	"strconv"
 )
 
 // Op is a native init operation (cinit.h).
@@ -117,22 +121,6 @@ func Plan(tasks []string, steps []Step) []byte {
 	return b
 }
 
-// Spawn forks the native init into the new namespaces of flags, and into
-// the cgroup2 directory cgroupFD when it is >= 0 (CLONE_INTO_CGROUP).
-// fds[i] becomes the child's descriptor i; the child reads its plan from
-// descriptor syncFD. It returns the child's pid.
-func Spawn(flags uintptr, cgroupFD int, fds []int, syncFD int) (int, error) {
-	cfds := make([]C.int, len(fds))
-	for i, fd := range fds {
-		cfds[i] = C.int(fd)
-	}
-	var p *C.int
-	if len(cfds) > 0 {
-		p = (*C.int)(unsafe.Pointer(&cfds[0]))
-	}
-	pid := C.mr_spawn(C.uint64_t(flags), C.int(cgroupFD), p, C.int(len(cfds)), C.int(syncFD))
-	if pid < 0 {
-		return 0, syscall.Errno(-pid)
-	}
-	return int(pid), nil
-}
+// Env is the environment entry that makes the init native, reading its
+// plan from descriptor syncFD.
+func Env(syncFD int) string { return C.MR_NATIVE_ENV + "=" + strconv.Itoa(syncFD) }

@@ -1,6 +1,6 @@
-// The native init: the container's init as C code in a process forked from
-// the runtime, which executes the compiled plan and execs the container's
-// process without ever starting a Go runtime. See cinit.go.
+// The native init: the container's init as C code that runs before the Go
+// runtime would start, executes the compiled plan and execs the
+// container's process. See cinit.go.
 #ifndef MINIRUNTIME_CINIT_H
 #define MINIRUNTIME_CINIT_H
 
@@ -55,9 +55,8 @@ enum mr_op {
 // The first word of an encoded plan.
 #define MR_PLAN_MAGIC 0x314e4c50u // "PLN1"
 
-// mr_spawn forks the native init into the new namespaces of flags (and
-// into the cgroup of cgroup_fd, when >= 0); fds[i] becomes the child's
-// descriptor i. It returns the child's pid, or -errno.
-int mr_spawn(uint64_t flags, int cgroup_fd, const int *fds, int nfds, int sync_fd);
+// The environment entry that makes an exec of the runtime binary the
+// native init: its value is the sync socket's descriptor.
+#define MR_NATIVE_ENV "_MINIRUNTIME_NATIVE"
 
 #endif
