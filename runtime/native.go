@@ -39,8 +39,15 @@ type initCmd struct {
 // Start starts the init.
 func (c *initCmd) Start() error {
 	if c.native != nil {
+		// The native init's environment entry in place of the Go init's.
 		c.Args = []string{"miniruntime", "init", "native"}
-		c.Env = append([]string{cinit.Env(c.syncFD)}, c.Env[1:]...)
+		env := []string{cinit.Env(c.syncFD)}
+		for _, kv := range c.Env {
+			if !strings.HasPrefix(kv, syncFDEnv+"=") {
+				env = append(env, kv)
+			}
+		}
+		c.Env = env
 	}
 	return c.Cmd.Start()
 }

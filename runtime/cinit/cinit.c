@@ -7,7 +7,6 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/openat2.h>
-#include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
