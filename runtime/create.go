@@ -243,8 +243,11 @@ func (c *Container) create(b *prepared, o CreateOptions, undo *undoStack) (*os.P
 	}
 	err = startInit(cmd, b.Spec, rec, o.netns)
 	closeAll(held)
+	// The binary's detached mount goes away with its last fd, which costs
+	// the kernel an RCU grace period: handshake closes it when the parent
+	// only waits for the init; this is for the paths that fail before.
+	defer exe.Close()
 	if err != nil {
-		exe.Close()
 		return nil, fmt.Errorf("start container init: %w", err)
 	}
 	undo.push(func() {
