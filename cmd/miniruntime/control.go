@@ -290,13 +290,22 @@ func streamEvents(c *runtime.Container, once bool, interval time.Duration) error
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	next := time.Now()
-	for c.Status() != runtime.Stopped {
+	for {
+		// The status is read first: an OOM kill that ends the container
+		// (its pid 1 chosen) is still counted by the read after it.
+		stopped := c.Status() == runtime.Stopped
 		st, err := c.Stats()
 		if err != nil {
+			if stopped {
+				return nil
+			}
 			return err
 		}
 		for ; ooms < st.OOMKills; ooms++ {
 			enc.Encode(event{Type: "oom", ID: c.ID})
+		}
+		if stopped {
+			return nil
 		}
 		if !time.Now().Before(next) {
 			enc.Encode(event{Type: "stats", ID: c.ID, Data: st})
@@ -304,7 +313,6 @@ func streamEvents(c *runtime.Container, once bool, interval time.Duration) error
 		}
 		<-tick.C
 	}
-	return nil
 }
 
 func featuresCmd() *cobra.Command {
