@@ -229,7 +229,7 @@ func (c *Container) create(b *prepared, o CreateOptions, undo *undoStack) (*os.P
 			closeAll(held)
 			return nil, err
 		}
-		cmd.native = nativePlan(&cfg, cmd.Cmd, tasks)
+		cmd.native = nativePlan(&cfg, tasks)
 	}
 	// Both inits are executed from a sealed handle on this binary.
 	exe, err := sealedExe(rec, 3+o.PreserveFDs+32)

@@ -56,10 +56,9 @@ func (c *initCmd) Start() error {
 // compiled, whether the native init may run this config: the plan is then
 // compiled before the fork, and nativePlan decides step by step.
 func nativeCandidate(s *specs.Spec, o ProcessIO, mode cgroups.Mode) bool {
-	p := s.Process
 	traced, _ := o.Trace.Output()
-	if os.Getenv(initChoiceEnv) == "go" || o.ConsoleSocket != "" || traced != nil || p == nil ||
-		p.Scheduler != nil || p.IOPriority != nil || hasNamespace(s, specs.UserNamespace) || hasNamespace(s, specs.TimeNamespace) ||
+	if goInitOnly(s) || o.ConsoleSocket != "" || traced != nil ||
+		s.Process.Scheduler != nil || s.Process.IOPriority != nil ||
 		len(hooksOf(s, "createContainer")) > 0 || len(hooksOf(s, "startContainer")) > 0 {
 		return false
 	}
@@ -76,10 +75,7 @@ func nativeCandidate(s *specs.Spec, o ProcessIO, mode cgroups.Mode) bool {
 
 // nativePlan is the plan of cfg encoded for the native init, with the v1
 // tasks files it joins first; nil when this init must be the Go one.
-func nativePlan(cfg *initConfig, cmd *exec.Cmd, tasks []string) []byte {
-	if len(cmd.SysProcAttr.UidMappings) > 0 {
-		return nil
-	}
+func nativePlan(cfg *initConfig, tasks []string) []byte {
 	// Without tasks the parent moves the init into its v1 cgroups, and a
 	// v1 view is the Go init's to find.
 	var view []hierarchy
@@ -93,13 +89,18 @@ func nativePlan(cfg *initConfig, cmd *exec.Cmd, tasks []string) []byte {
 	return cinit.Plan(tasks, steps)
 }
 
+// goInitOnly: the Go init is asked for, or the config has no process, or
+// a namespace only the Go init's preamble can enter.
+func goInitOnly(s *specs.Spec) bool {
+	return os.Getenv(initChoiceEnv) == "go" || s.Process == nil ||
+		hasNamespace(s, specs.UserNamespace) || hasNamespace(s, specs.TimeNamespace)
+}
+
 // nativeSteps converts cfg's plan for the native init, or reports that
 // the config needs the Go init. view is what a cgroup v1 view shows
 // (cgroupV1View); nil leaves such a view to the Go init.
 func nativeSteps(cfg *initConfig, view []hierarchy) ([]cinit.Step, bool) {
-	s := cfg.Spec
-	if os.Getenv(initChoiceEnv) == "go" || cfg.Trace || cfg.ConsoleFD != 0 || cfg.Exec || s.Process == nil ||
-		hasNamespace(s, specs.UserNamespace) || hasNamespace(s, specs.TimeNamespace) {
+	if goInitOnly(cfg.Spec) || cfg.Trace || cfg.ConsoleFD != 0 || cfg.Exec {
 		return nil, false
 	}
 	steps := make([]cinit.Step, 0, len(cfg.Plan))

@@ -64,7 +64,6 @@ struct state {
 	char exe[4096];
 	char home[4096]; // "HOME=..." when process.env has none
 	int want_home;
-	const char *apparmor_profile;
 };
 
 static struct state st;
@@ -887,7 +886,6 @@ static void run_step(const struct step *s) {
 		umask((mode_t)num(s, 0));
 		break;
 	case MR_OP_OPEN_APPARMOR:
-		st.apparmor_profile = str(s, 0);
 		if ((st.apparmor = open("/proc/thread-self/attr/apparmor/exec", O_WRONLY | O_CLOEXEC)) < 0 &&
 		    (st.apparmor = open("/proc/thread-self/attr/exec", O_WRONLY | O_CLOEXEC)) < 0)
 			fail(errno, s->what, "process.apparmorProfile: open attr/exec");
